@@ -1,0 +1,51 @@
+# Two entry points for a fresh machine: `make serve` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LLAMA_CPP_VERSION := 0.3.36
+PIP := $(BIN)/python -m pip
+PIP_INSTALL := $(PIP) install --quiet --disable-pip-version-check -c constraints.txt
+
+.PHONY: serve test test-fast bench lock clean
+
+serve: $(VENV)/.installed
+	$(BIN)/shuken serve
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/gateway.py
+
+$(VENV)/.system-deps: scripts/system-deps.sh
+	scripts/system-deps.sh
+	@mkdir -p $(VENV) && touch $@
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check --upgrade pip
+
+# llama-cpp-python ships only as source; build it once per CPU feature set (see the script for why).
+$(VENV)/.llama-wheel: scripts/build-llama-wheel.sh | $(BIN)/python $(VENV)/.system-deps
+	scripts/build-llama-wheel.sh $(LLAMA_CPP_VERSION) $(BIN)/python > $@.tmp && mv $@.tmp $@
+
+$(VENV)/.installed: pyproject.toml constraints.txt $(VENV)/.llama-wheel
+	$(PIP_INSTALL) "$$(cat $(VENV)/.llama-wheel)" -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP_INSTALL) -e '.[test]'
+	@touch $@
+
+# Re-pin every dependency to what is installed now (run after changing pyproject.toml).
+lock: $(VENV)/.installed-test
+	$(PIP) freeze --exclude-editable | grep -v '^llama.cpp.python @' | sort > constraints.txt.new
+	echo "llama-cpp-python==$(LLAMA_CPP_VERSION)" >> constraints.txt.new
+	echo "torch==2.13.0  # never let a dependency pull another torch" >> constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Debian packages Shuken needs, installed only when missing (runs as root on our machines).
+set -euo pipefail
+needed=(build-essential cmake git python3-venv)
+missing=()
+for package in "${needed[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "Installing Debian packages: ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"

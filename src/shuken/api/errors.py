@@ -1,0 +1,59 @@
+"""The one place exceptions become OpenAI error objects with the right HTTP status."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shuken.errors import InvalidRequest, NotFound, ShukenError
+
+log = logging.getLogger("shuken.api")
+
+
+def error_response(error: ShukenError) -> JSONResponse:
+    headers = {"Retry-After": "1"} if error.status == 429 else None
+    return JSONResponse(error.to_openai(), status_code=error.status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> InvalidRequest:
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    param = ".".join(loc) or None
+    if first.get("type") == "json_invalid":
+        return InvalidRequest("The request body is not valid JSON.", code="invalid_json")
+    message = first.get("msg", "invalid value")
+    if first.get("type") == "missing":
+        return InvalidRequest(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
+    return InvalidRequest(f"Invalid value for '{param}': {message}." if param else f"Invalid request: {message}.",
+                          param=param, code="invalid_value")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ShukenError)
+    async def _shuken(_request: Request, exc: ShukenError):
+        if exc.status >= 500:
+            log.warning("request failed", extra={"status": exc.status, "code": exc.code, "error": exc.message})
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError):
+        return error_response(_validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404:
+            return error_response(NotFound(f"No route {_request.url.path}. The API lives under /v1.",
+                                           code="unknown_url"))
+        error = ShukenError(str(exc.detail))
+        error.status, error.type, error.code = exc.status_code, "invalid_request_error", None
+        return error_response(error)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception):
+        log.exception("unexpected error")
+        return error_response(ShukenError("The server hit an unexpected error; it has been logged."))

@@ -1,0 +1,52 @@
+"""/v1 OpenAI-compatible routes: parse, call the gateway, shape the reply."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from shuken.api.auth import require_key
+from shuken.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from shuken.governance.keys import ApiKey
+
+router = APIRouter(prefix="/v1")
+Key = Annotated[ApiKey, Depends(require_key)]
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _gateway(request: Request):
+    return request.app.state.gateway
+
+
+async def _generate(request: Request, body, key: ApiKey, endpoint: str):
+    result = await _gateway(request).generate(body, client=f"key-{key.id}", endpoint=endpoint)
+    if isinstance(result, dict):
+        return result
+    return StreamingResponse(result, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.get("/models")
+async def list_models(request: Request, _key: Key):
+    return {"object": "list", "data": _gateway(request).list_models()}
+
+
+@router.get("/models/{model:path}")
+async def get_model(model: str, request: Request, _key: Key):
+    return _gateway(request).get_model(model)
+
+
+@router.post("/chat/completions")
+async def chat_completions(body: ChatCompletionRequest, request: Request, key: Key):
+    return await _generate(request, body, key, "chat")
+
+
+@router.post("/completions")
+async def completions(body: CompletionRequest, request: Request, key: Key):
+    return await _generate(request, body, key, "completions")
+
+
+@router.post("/embeddings")
+async def embeddings(body: EmbeddingRequest, request: Request, _key: Key):
+    return await _gateway(request).embed(body)

@@ -1,0 +1,78 @@
+"""FastAPI app factory: builds the services from one Settings, mounts routers, loads the default model."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from shuken import __version__
+from shuken.api import health, openai_routes
+from shuken.api.errors import install_error_handlers
+from shuken.config import Settings
+from shuken.errors import ShukenError
+from shuken.gateway.host import ModelHost
+from shuken.gateway.service import Gateway
+from shuken.services import Services
+
+log = logging.getLogger("shuken.access")
+
+
+class AccessLog:
+    """Pure ASGI middleware (streams pass straight through): one JSON line per request, no bodies."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex[:16]
+        status = {"code": 0}
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info("request", extra={
+                "request_id": request_id, "method": scope["method"], "path": scope["path"],
+                "status": status["code"], "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            })
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    services = services or Services.open(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.ready = False
+        app.state.not_ready_reason = f"loading {settings.default_model}"
+        try:
+            await app.state.gateway.host.load(services.registry.get(settings.default_model))
+            app.state.ready = True
+        except ShukenError as exc:
+            app.state.not_ready_reason = exc.message
+            logging.getLogger("shuken").error("default model not loaded", extra={"error": exc.message})
+        yield
+        await app.state.gateway.host.close()
+        services.close()
+
+    app = FastAPI(title="Shuken", version=__version__, lifespan=lifespan)
+    app.state.services = services
+    app.state.gateway = Gateway(ModelHost(services.registry, settings), settings)
+    app.state.ready = False
+    app.state.not_ready_reason = "starting"
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(openai_routes.router)
+    app.add_middleware(AccessLog)
+    return app

@@ -1,0 +1,279 @@
+"""The `shuken` command: serve, models, keys, chat, db. Secrets and data go to stdout; messages to stderr."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shuken.config import Settings
+from shuken.errors import ShukenError
+from shuken.services import Services
+
+app = typer.Typer(help="Shuken: a sovereign, self-hosted AI platform.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+models_app = typer.Typer(help="The model registry: list, add, inspect, verify, remove.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create (secret shown once), list, revoke.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+
+out = Console()  # data for scripts
+err = Console(stderr=True)  # everything else
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+@contextmanager
+def services():
+    """Open the services; turn any ShukenError into a one-line message and exit code 1."""
+    opened = None
+    try:
+        opened = Services.open(Settings())
+        yield opened
+    except ShukenError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1)
+    finally:
+        if opened:
+            opened.close()
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+# -- serve --------------------------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default 8321).")] = None,
+):
+    """Start the OpenAI-compatible gateway on the embedded default model."""
+    import uvicorn
+
+    from shuken.app import create_app
+    from shuken.logs import configure_logging
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)
+    with services() as svc:
+        seeded = svc.registry.seed_bundled(show_progress=True)
+        for manifest in seeded:
+            err.print(f"Registered bundled model [bold]{manifest.name}[/bold] ({manifest.license})")
+        if svc.keys.count_active() == 0:
+            key, secret = svc.keys.create("admin (first start)", role="admin")
+            err.print("[bold yellow]No API key existed, so an admin key was created. "
+                      "It is shown this once; store it now:[/bold yellow]")
+            print(secret, flush=True)
+            err.print("Make more with `shuken keys create --name NAME`; list them with `shuken keys list`.")
+        configure_logging(settings.log_level)
+        err.print(f"Shuken listening on http://{settings.host}:{settings.port}/v1 "
+                  f"(default model {settings.default_model})")
+        uvicorn.run(create_app(settings, svc), host=settings.host, port=settings.port, log_config=None,
+                    timeout_graceful_shutdown=5)
+
+
+# -- models -------------------------------------------------------------------------------------------
+def _manifest_dict(manifest) -> dict:
+    data = manifest.model_dump(mode="json")
+    data["metadata"] = {k: v for k, v in data["metadata"].items() if k != "chat_template"}
+    return data
+
+
+@models_app.command("list")
+def models_list(as_json: JsonOpt = False):
+    """List registered models."""
+    with services() as svc:
+        svc.registry.seed_bundled(show_progress=True)
+        manifests = svc.registry.list()
+    if as_json:
+        return _print_json([_manifest_dict(m) for m in manifests])
+    table = Table("name", "engine", "params", "quant", "ctx", "capabilities", "licence", "sha256")
+    for m in manifests:
+        meta = m.metadata
+        table.add_row(m.name, m.engine, str(meta.get("parameters_human", "")), str(meta.get("quantization") or ""),
+                      str(meta.get("context_length") or ""), ",".join(m.capabilities), m.license or "",
+                      (m.sha256 or "")[:12])
+    out.print(table)
+
+
+@models_app.command("add")
+def models_add(
+    path: Annotated[Path, typer.Argument(help="A GGUF model file (registered in place; not copied).")],
+    name: Annotated[str, typer.Option("--name", help="Name clients use in the 'model' field.")],
+    license: Annotated[Optional[str], typer.Option(help="Licence, e.g. Apache-2.0.")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Where the file came from (URL or note).")] = None,
+    as_json: JsonOpt = False,
+):
+    """Register a local GGUF file: hash it, read its metadata, check its chat template."""
+    with services() as svc:
+        manifest = svc.registry.add_file(path, name, license=license, source=source, show_progress=True)
+    if as_json:
+        return _print_json(_manifest_dict(manifest))
+    err.print(f"Added [bold]{manifest.name}[/bold]: {manifest.metadata.get('architecture')} "
+              f"{manifest.metadata.get('parameters_human')} {manifest.metadata.get('quantization')}, "
+              f"chat template {manifest.metadata.get('chat_template_status')}, sha256 {manifest.sha256[:12]}…")
+
+
+@models_app.command("add-remote")
+def models_add_remote(
+    name: Annotated[str, typer.Argument(help="Name clients use in the 'model' field.")],
+    base_url: Annotated[str, typer.Option(help="OpenAI-compatible base URL, e.g. http://10.0.0.5:8000/v1.")],
+    upstream_model: Annotated[Optional[str], typer.Option(help="Model name on the upstream (default: NAME).")] = None,
+    capability: Annotated[Optional[list[str]], typer.Option(help="chat, completions, embeddings (repeat).")] = None,
+    license: Annotated[Optional[str], typer.Option(help="Licence of the upstream model.")] = None,
+):
+    """Register a model served by an on-prem OpenAI-compatible server (vLLM, llama-server, ...)."""
+    with services() as svc:
+        manifest = svc.registry.add_remote(name, base_url=base_url, upstream_model=upstream_model,
+                                           capabilities=capability, license=license)
+    err.print(f"Added remote model [bold]{manifest.name}[/bold] → {manifest.options['base_url']}")
+
+
+@models_app.command("info")
+def models_info(name: str, as_json: JsonOpt = False):
+    """Show a model's manifest."""
+    with services() as svc:
+        manifest = svc.registry.get(name)
+    data = _manifest_dict(manifest)
+    if as_json:
+        return _print_json(data)
+    for key, value in data.items():
+        if key == "metadata":
+            for meta_key, meta_value in value.items():
+                out.print(f"  {meta_key}: {meta_value}")
+        else:
+            out.print(f"[bold]{key}[/bold]: {value}")
+
+
+@models_app.command("verify")
+def models_verify(name: Annotated[Optional[str], typer.Argument(help="One model; default: all.")] = None):
+    """Re-hash model files and compare with their manifests. Exit 1 if any differ."""
+    failed = False
+    with services() as svc:
+        manifests = [svc.registry.get(name)] if name else svc.registry.list()
+        for manifest in manifests:
+            ok, reason = svc.registry.verify(manifest, show_progress=True)
+            failed |= not ok
+            err.print(f"{'[green]ok[/green]  ' if ok else '[red]FAIL[/red]'} {manifest.name}: {reason}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@models_app.command("remove")
+def models_remove(name: str):
+    """Remove a model from the registry (files outside SHUKEN_HOME/models are left on disk)."""
+    with services() as svc:
+        manifest = svc.registry.remove(name)
+    err.print(f"Removed {manifest.name}")
+
+
+# -- keys ---------------------------------------------------------------------------------------------
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="Who or what uses the key.")],
+    role: Annotated[str, typer.Option(help="admin or user.")] = "user",
+):
+    """Create a key. The secret is printed once, alone on stdout; only its hash is stored."""
+    with services() as svc:
+        key, secret = svc.keys.create(name, role)
+    err.print(f"Created key {key.id} '{key.name}' ({key.role}). It is shown only now; store it safely.")
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOpt = False):
+    """List keys (never their secrets)."""
+    with services() as svc:
+        keys = svc.keys.list()
+    if as_json:
+        return _print_json([k.as_dict() for k in keys])
+    table = Table("id", "name", "prefix", "role", "created", "status")
+    for k in keys:
+        table.add_row(str(k.id), k.name, k.prefix + "…", k.role, k.created_at.strftime("%Y-%m-%d %H:%M"),
+                      "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d}")
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="Key id, name or prefix.")]):
+    """Revoke a key; calls with it fail with 401 from now on."""
+    with services() as svc:
+        revoked = svc.keys.revoke(key)
+    err.print(f"Revoked key {revoked.id} '{revoked.name}'.")
+
+
+# -- db -----------------------------------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade():
+    """Migrate the database to this version's schema (back it up first)."""
+    from shuken.store import Database
+
+    settings = Settings()
+    db = Database(settings.database_url)
+    before = db.current_revision()
+    db.upgrade()
+    err.print(f"Database at {settings.home_dir / 'shuken.db'}: {before} → {db.current_revision()}")
+    db.dispose()
+
+
+# -- chat ---------------------------------------------------------------------------------------------
+@app.command()
+def chat(
+    model: Annotated[Optional[str], typer.Option(help="Chat model (default: the configured default).")] = None,
+    system: Annotated[Optional[str], typer.Option(help="A system prompt.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Longest reply, in tokens.")] = 512,
+):
+    """A quick terminal conversation with a local model (in-process; no server needed). Ctrl-D to leave."""
+    from shuken.engines.base import GenerationRequest, SamplingParams, TextDelta
+    from shuken.gateway.host import ModelHost
+
+    settings = Settings(parallel_sequences=1)
+    with services() as svc:
+        svc.registry.seed_bundled(show_progress=True)
+        name = model or settings.default_model
+        messages = [{"role": "system", "content": system}] if system else []
+
+        async def converse():
+            host = ModelHost(svc.registry, settings)
+            engine = await host.engine_for(name, "chat")
+            err.print(f"Chatting with [bold]{name}[/bold]. Ctrl-D to leave.")
+            try:
+                while True:
+                    try:
+                        line = await asyncio.to_thread(input, "you> ")
+                    except EOFError:
+                        break
+                    if not line.strip():
+                        continue
+                    messages.append({"role": "user", "content": line})
+                    generation = await engine.submit(GenerationRequest(
+                        params=SamplingParams(max_tokens=max_tokens, temperature=0.7), messages=messages))
+                    reply = []
+                    async for event in generation:
+                        if isinstance(event, TextDelta):
+                            reply.append(event.text)
+                            sys.stdout.write(event.text)
+                            sys.stdout.flush()
+                    sys.stdout.write("\n")
+                    messages.append({"role": "assistant", "content": "".join(reply)})
+            finally:
+                await host.close()
+
+        try:
+            asyncio.run(converse())
+        except ShukenError as exc:
+            err.print(f"[red]error:[/red] {exc.message}")
+            raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,73 @@
+"""The one settings object: read from SHUKEN_* environment variables and an optional shuken.toml.
+
+Created once by the CLI or app factory and passed down; no other module reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHUKEN_", toml_file="shuken.toml", extra="ignore")
+
+    home: Path = Field(default=Path("~/.shuken"), description="Where the database and models live.")
+    host: str = "127.0.0.1"
+    port: int = 8321
+    default_model: str = "smollm2-135m-instruct"
+    embedding_model: str = "multilingual-e5-small"
+
+    # Engine capacity: sequences decoded together in one batch, and their context each.
+    parallel_sequences: int = Field(default=8, ge=1, le=64)
+    context_per_sequence: int = Field(default=2048, ge=128)
+    threads: int = Field(default_factory=_default_threads, ge=1)
+    batch_tokens: int = Field(default=512, ge=32, description="Largest batch handed to llama_decode.")
+    max_queue: int = Field(default=64, ge=0, description="Requests waiting for a slot before 429.")
+
+    upstream_timeout_seconds: float = 600.0
+    upstream_keys: dict[str, str] = Field(
+        default_factory=dict, description="Bearer keys for upstream models, by Shuken model name (JSON in env)."
+    )
+
+    log_level: str = "INFO"
+    log_prompts: bool = Field(default=False, description="Log prompt and completion text (off: privacy).")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def home_dir(self) -> Path:
+        path = self.home.expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.home_dir / 'shuken.db'}"
+
+    @property
+    def models_dir(self) -> Path:
+        path = self.home_dir / "models"
+        path.mkdir(parents=True, exist_ok=True)
+        return path

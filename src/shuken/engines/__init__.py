@@ -1,0 +1,1 @@
+"""Inference backends behind one protocol (engines.base), discovered through the `shuken.engines` entry points."""

@@ -1,0 +1,114 @@
+"""The embedded llama.cpp engine: verified GGUF file → batched, fair, never-interrupted generation."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shuken.config import Settings
+from shuken.engines.base import Embeddings, EngineStats, Finished, GenerationRequest
+from shuken.engines.llamacpp.prompt import chat_prompt_tokens
+from shuken.engines.llamacpp.runtime import LlamaRuntime
+from shuken.engines.llamacpp.sampling import SamplerChain
+from shuken.engines.llamacpp.scheduler import BatchScheduler, Sequence
+from shuken.engines.text_stream import TextStream
+from shuken.errors import ContextLengthExceeded, InvalidRequest, ShukenError
+from shuken.registry.manifest import ModelManifest
+
+
+class LlamaGeneration:
+    def __init__(self, seq: Sequence, scheduler: BatchScheduler):
+        self._seq = seq
+        self._scheduler = scheduler
+        self.prompt_tokens = len(seq.prompt)
+
+    async def __aiter__(self):
+        while True:
+            item = await self._seq.output.get()
+            if isinstance(item, ShukenError):
+                raise item
+            yield item
+            if isinstance(item, Finished):
+                return
+
+    def cancel(self) -> None:
+        if not self._seq.cancelled.is_set():
+            self._seq.cancelled.set()
+            self._scheduler.wake()
+
+
+class LlamaCppEngine:
+    def __init__(self, manifest: ModelManifest, settings: Settings):
+        self.manifest = manifest
+        self.settings = settings
+        self.runtime: LlamaRuntime | None = None
+        self.scheduler: BatchScheduler | None = None
+
+    async def start(self) -> None:
+        self.runtime = await asyncio.to_thread(
+            LlamaRuntime,
+            self.manifest.path,
+            sequences=self.settings.parallel_sequences,
+            context_per_sequence=self.settings.context_per_sequence,
+            batch_tokens=self.settings.batch_tokens,
+            threads=self.settings.threads,
+        )
+        self.scheduler = BatchScheduler(self.runtime, self.settings.max_queue, self.manifest.name)
+
+    async def close(self) -> None:
+        if self.scheduler:
+            await asyncio.to_thread(self.scheduler.stop)
+        if self.runtime:
+            self.runtime.close()
+
+    @property
+    def context_length(self) -> int | None:
+        return self.runtime.context_per_sequence if self.runtime else None
+
+    def stats(self) -> EngineStats:
+        if not self.scheduler:
+            return EngineStats(capacity=self.settings.parallel_sequences)
+        return EngineStats(self.scheduler.queued, len(self.scheduler.running), self.runtime.sequences)
+
+    def prompt_tokens(self, request: GenerationRequest) -> list[int]:
+        if request.messages is not None:
+            template = self.manifest.metadata.get("chat_template")
+            if not template:
+                raise InvalidRequest(
+                    f"The model '{self.manifest.name}' has no chat template (it is a base model), so it cannot "
+                    "take chat messages. Use /v1/completions with a plain prompt, or pick a chat model.",
+                    param="model", code="model_not_chat_capable",
+                )
+            return chat_prompt_tokens(self.runtime, template, request.messages)
+        return self.runtime.tokenize(request.prompt or "", add_special=True, parse_special=True)
+
+    async def submit(self, request: GenerationRequest) -> LlamaGeneration:
+        tokens = self.prompt_tokens(request)
+        if not tokens:
+            raise InvalidRequest("The prompt is empty.", param="prompt")
+        limit = self.runtime.context_per_sequence
+        params = request.params
+        param = "messages" if request.messages is not None else "prompt"
+        if len(tokens) >= limit:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {limit} tokens. However, your prompt has "
+                f"{len(tokens)} tokens. Please reduce the length of the prompt.", param=param)
+        max_tokens = params.max_tokens if params.max_tokens is not None else limit - len(tokens)
+        if len(tokens) + max_tokens > limit:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {limit} tokens. However, you requested "
+                f"{len(tokens) + max_tokens} tokens ({len(tokens)} in the prompt, {max_tokens} in the completion). "
+                "Please reduce the length of the prompt or max_tokens.", param="max_tokens")
+        sampler = SamplerChain(self.runtime.vocab, self.runtime.n_vocab, params)
+        seq = Sequence(
+            client=request.client, prompt=tokens, max_tokens=max_tokens, sampler=sampler,
+            text=TextStream(params.stop), loop=asyncio.get_running_loop(),
+        )
+        try:
+            self.scheduler.submit(seq)
+        except ShukenError:
+            sampler.free()
+            raise
+        return LlamaGeneration(seq, self.scheduler)
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        raise InvalidRequest(f"The model '{self.manifest.name}' does not produce embeddings.", param="model")

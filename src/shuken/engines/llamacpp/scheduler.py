@@ -1,0 +1,238 @@
+"""Continuous batching over one llama.cpp context: every running sequence advances in each decode step.
+
+A single worker thread owns the context. Waiting requests are admitted to free sequence slots
+round-robin across clients (one busy client cannot starve the others); long prompts are prefilled in
+chunks alongside running streams, so a new arrival never pauses, and never interrupts, a stream.
+Cancelling a request frees its slot before the next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+from shuken.engines.base import Finished, TextDelta
+from shuken.engines.llamacpp.runtime import BatchEntry, LlamaRuntime
+from shuken.engines.llamacpp.sampling import SamplerChain
+from shuken.engines.text_stream import TextStream
+from shuken.errors import QueueFull, ShukenError, Unavailable
+
+log = logging.getLogger("shuken.scheduler")
+
+
+@dataclass(eq=False)
+class Sequence:
+    """One request's state; the worker thread mutates it, the event loop reads its output queue."""
+
+    client: str
+    prompt: list[int]
+    max_tokens: int
+    sampler: SamplerChain
+    text: TextStream
+    loop: asyncio.AbstractEventLoop
+    output: asyncio.Queue = field(default_factory=asyncio.Queue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    seq_id: int = -1
+    prefilled: int = 0  # prompt tokens already in the KV cache
+    last_token: int = -1
+    generated: int = 0
+    enqueued_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def position(self) -> int:
+        return self.prefilled + self.generated
+
+    def emit(self, item) -> None:
+        self.loop.call_soon_threadsafe(self.output.put_nowait, item)
+
+
+class FairQueue:
+    """Per-client FIFO queues served round-robin. Thread-safe through the scheduler's condition."""
+
+    def __init__(self):
+        self._by_client: OrderedDict[str, deque[Sequence]] = OrderedDict()
+        self.size = 0
+
+    def push(self, seq: Sequence) -> None:
+        self._by_client.setdefault(seq.client, deque()).append(seq)
+        self.size += 1
+
+    def pop(self) -> Sequence | None:
+        while self._by_client:
+            client, waiting = next(iter(self._by_client.items()))
+            seq = waiting.popleft()
+            self.size -= 1
+            if waiting:
+                self._by_client.move_to_end(client)  # this client goes to the back of the line
+            else:
+                del self._by_client[client]
+            if not seq.cancelled.is_set():
+                return seq
+            seq.sampler.free()
+        return None
+
+    def drop_cancelled(self) -> None:
+        for client in list(self._by_client):
+            kept = deque(s for s in self._by_client[client] if not s.cancelled.is_set())
+            for seq in self._by_client[client]:
+                if seq.cancelled.is_set():
+                    seq.sampler.free()
+            self.size -= len(self._by_client[client]) - len(kept)
+            if kept:
+                self._by_client[client] = kept
+            else:
+                del self._by_client[client]
+
+    def drain(self) -> list[Sequence]:
+        items = [seq for waiting in self._by_client.values() for seq in waiting]
+        self._by_client.clear()
+        self.size = 0
+        return items
+
+
+class BatchScheduler:
+    def __init__(self, runtime: LlamaRuntime, max_queue: int, name: str):
+        self.runtime = runtime
+        self.max_queue = max_queue
+        self.waiting = FairQueue()
+        self.running: dict[int, Sequence] = {}
+        self.free_slots = deque(range(runtime.sequences))
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=f"shuken-decode-{name}", daemon=True)
+        self._thread.start()
+
+    # -- called from the event loop ------------------------------------------------------------------
+    def submit(self, seq: Sequence) -> None:
+        with self._cond:
+            if self._stopping:
+                raise Unavailable("The model is shutting down; retry in a moment.")
+            if self.waiting.size - len(self.free_slots) >= self.max_queue:
+                raise QueueFull(
+                    f"The queue for this model is full ({self.max_queue} waiting, "
+                    f"{len(self.running)} running). Retry after a short wait."
+                )
+            self.waiting.push(seq)
+            self._cond.notify()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    @property
+    def queued(self) -> int:
+        return self.waiting.size
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(timeout=30)
+
+    # -- worker thread -------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._release_cancelled()
+                while not self._stopping and not self.running and not self.waiting.size:
+                    self._cond.wait()
+                if self._stopping:
+                    self._fail_all(Unavailable("The model was unloaded before the request finished."))
+                    return
+                self._admit()
+            if self.running:
+                self._step()
+
+    def _admit(self) -> None:
+        while self.free_slots:
+            seq = self.waiting.pop()
+            if seq is None:
+                return
+            seq.seq_id = self.free_slots.popleft()
+            self.running[seq.seq_id] = seq
+
+    def _release_cancelled(self) -> None:
+        self.waiting.drop_cancelled()
+        for seq in [s for s in self.running.values() if s.cancelled.is_set()]:
+            self._retire(seq)
+
+    def _retire(self, seq: Sequence) -> None:
+        self.runtime.forget_sequence(seq.seq_id)
+        seq.sampler.free()
+        del self.running[seq.seq_id]
+        self.free_slots.append(seq.seq_id)
+
+    def _plan_batch(self) -> tuple[list[BatchEntry], list[tuple[Sequence, int]]]:
+        """Decode tokens of streaming sequences first, then fill the rest of the batch with prompt chunks."""
+        entries: list[BatchEntry] = []
+        sample_at: list[tuple[Sequence, int]] = []
+        prefilling = []
+        for seq in self.running.values():
+            if seq.prefilled < len(seq.prompt):
+                prefilling.append(seq)
+                continue
+            sample_at.append((seq, len(entries)))
+            entries.append(BatchEntry(seq.last_token, seq.position - 1, seq.seq_id, True))
+        budget = self.runtime.batch_tokens - len(entries)
+        for seq in sorted(prefilling, key=lambda s: s.enqueued_at):
+            if budget <= 0:
+                break
+            chunk = seq.prompt[seq.prefilled : seq.prefilled + budget]
+            for offset, token in enumerate(chunk):
+                pos = seq.prefilled + offset
+                is_last = pos == len(seq.prompt) - 1
+                if is_last:
+                    sample_at.append((seq, len(entries)))
+                entries.append(BatchEntry(token, pos, seq.seq_id, is_last))
+            seq.prefilled += len(chunk)
+            budget -= len(chunk)
+        return entries, sample_at
+
+    def _step(self) -> None:
+        entries, sample_at = self._plan_batch()
+        try:
+            self.runtime.decode(entries)
+        except ShukenError as exc:
+            log.error("decode failed", extra={"error": exc.message, "batch": len(entries)})
+            with self._cond:
+                self._fail_all(exc)
+            return
+        for seq, index in sample_at:
+            if seq.cancelled.is_set():
+                continue
+            token = seq.sampler.sample(self.runtime.ctx, index)
+            self._advance(seq, token)
+
+    def _advance(self, seq: Sequence, token: int) -> None:
+        if self.runtime.is_end_of_generation(token):
+            self._finish(seq, "stop")
+            return
+        seq.generated += 1
+        seq.last_token = token
+        delta = seq.text.feed(self.runtime.piece(token))
+        if delta:
+            seq.emit(TextDelta(delta))
+        if seq.text.stopped:
+            self._finish(seq, "stop")
+        elif seq.generated >= seq.max_tokens:
+            self._finish(seq, "length")
+
+    def _finish(self, seq: Sequence, reason: str) -> None:
+        tail = seq.text.flush()
+        if tail:
+            seq.emit(TextDelta(tail))
+        seq.emit(Finished(reason, len(seq.prompt), seq.generated))
+        with self._cond:
+            self._retire(seq)
+
+    def _fail_all(self, error: ShukenError) -> None:
+        for seq in list(self.running.values()) + self.waiting.drain():
+            seq.emit(error)
+            if seq.seq_id in self.running:
+                self._retire(seq)
+            else:
+                seq.sampler.free()

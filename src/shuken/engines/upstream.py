@@ -1,0 +1,169 @@
+"""Upstream engine (entry point `openai`): forward to an OpenAI-compatible server on the organisation's network.
+
+vLLM, llama-server, llama_cpp.server or another Shuken. The upstream is always asked to stream, so
+Shuken streams to its own clients as tokens arrive and can cancel the upstream call when a client leaves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+
+import httpx
+
+from shuken.config import Settings
+from shuken.engines.base import Embeddings, EngineStats, Finished, GenerationRequest, TextDelta
+from shuken.errors import InvalidRequest, NotFound, QueueFull, ShukenError, Unavailable, UpstreamError
+from shuken.registry.manifest import ModelManifest
+
+log = logging.getLogger("shuken.upstream")
+
+
+def upstream_body(request: GenerationRequest, upstream_model: str) -> dict:
+    """OpenAI request body for the upstream (pure)."""
+    params = asdict(request.params)
+    body: dict = {"model": upstream_model, "stream": True, "stream_options": {"include_usage": True}}
+    for key in ("max_tokens", "seed", "response_format"):
+        if params[key] is not None:
+            body[key] = params[key]
+    body.update(temperature=params["temperature"], top_p=params["top_p"])
+    if params["stop"]:
+        body["stop"] = params["stop"]
+    if params["presence_penalty"]:
+        body["presence_penalty"] = params["presence_penalty"]
+    if params["frequency_penalty"]:
+        body["frequency_penalty"] = params["frequency_penalty"]
+    if request.messages is not None:
+        body["messages"] = request.messages
+    else:
+        body["prompt"] = request.prompt
+    return body
+
+
+def upstream_error(status: int, payload: str, base_url: str) -> ShukenError:
+    """Map an upstream error reply to Shuken's vocabulary, keeping the upstream's message."""
+    try:
+        message = json.loads(payload)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = payload[:500] or f"HTTP {status}"
+    if status in (400, 422):
+        return InvalidRequest(f"The upstream model rejected the request: {message}")
+    if status == 404:
+        return NotFound(f"The upstream server at {base_url} does not serve this model: {message}", param="model")
+    if status == 429:
+        return QueueFull(f"The upstream server at {base_url} is busy: {message}")
+    return UpstreamError(f"The upstream server at {base_url} answered {status}: {message}")
+
+
+def parse_chunk(data: dict, is_chat: bool) -> tuple[str, str | None]:
+    """(text delta, finish_reason) from one upstream stream chunk."""
+    choices = data.get("choices") or []
+    if not choices:
+        return "", None
+    choice = choices[0]
+    text = (choice.get("delta") or {}).get("content") if is_chat else choice.get("text")
+    return text or "", choice.get("finish_reason")
+
+
+class UpstreamGeneration:
+    def __init__(self, response: httpx.Response, is_chat: bool, engine: "OpenAIUpstreamEngine"):
+        self._response = response
+        self._is_chat = is_chat
+        self._engine = engine
+        self.prompt_tokens = 0
+
+    async def __aiter__(self):
+        reason, completion_tokens, usage = "stop", 0, None
+        try:
+            async for line in self._response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    break
+                data = json.loads(payload)
+                if "error" in data:
+                    raise UpstreamError(f"The upstream failed mid-stream: {data['error'].get('message')}")
+                usage = data.get("usage") or usage
+                text, finish = parse_chunk(data, self._is_chat)
+                if text:
+                    completion_tokens += 1
+                    yield TextDelta(text)
+                reason = finish or reason
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"Lost the upstream connection mid-stream: {exc}") from exc
+        finally:
+            await self.aclose()
+        if usage:
+            self.prompt_tokens = usage.get("prompt_tokens", 0)
+            completion_tokens = usage.get("completion_tokens", completion_tokens)
+        yield Finished(reason if reason in ("stop", "length") else "stop", self.prompt_tokens, completion_tokens)
+
+    async def aclose(self) -> None:
+        if not self._response.is_closed:
+            await self._response.aclose()
+            self._engine._running -= 1
+
+    def cancel(self) -> None:
+        # Closing the connection is how an OpenAI-compatible server learns the client left.
+        import asyncio
+
+        asyncio.get_running_loop().create_task(self.aclose())
+
+
+class OpenAIUpstreamEngine:
+    def __init__(self, manifest: ModelManifest, settings: Settings):
+        self.manifest = manifest
+        self.settings = settings
+        self.base_url = manifest.options["base_url"]
+        self.upstream_model = manifest.options.get("upstream_model") or manifest.name
+        self._client: httpx.AsyncClient | None = None
+        self._running = 0
+
+    async def start(self) -> None:
+        headers = {}
+        secret = self.settings.upstream_keys.get(self.manifest.name)
+        if secret:
+            headers["Authorization"] = f"Bearer {secret}"
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers,
+            timeout=httpx.Timeout(self.settings.upstream_timeout_seconds, connect=10.0),
+        )
+
+    async def close(self) -> None:
+        if self._client:
+            await self._client.aclose()
+
+    @property
+    def context_length(self) -> int | None:
+        return self.manifest.metadata.get("context_length")
+
+    def stats(self) -> EngineStats:
+        return EngineStats(running=self._running, capacity=max(self._running, 1))
+
+    async def _post(self, path: str, body: dict, stream: bool) -> httpx.Response:
+        try:
+            request = self._client.build_request("POST", path, json=body)
+            response = await self._client.send(request, stream=stream)
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"Cannot reach the upstream server at {self.base_url}: {exc}. "
+                              "Check that it is running and that the model's base_url is right.") from exc
+        if response.status_code >= 400:
+            payload = (await response.aread()).decode("utf-8", errors="replace")
+            await response.aclose()
+            raise upstream_error(response.status_code, payload, self.base_url)
+        return response
+
+    async def submit(self, request: GenerationRequest) -> UpstreamGeneration:
+        is_chat = request.messages is not None
+        path = "/chat/completions" if is_chat else "/completions"
+        response = await self._post(path, upstream_body(request, self.upstream_model), stream=True)
+        self._running += 1
+        return UpstreamGeneration(response, is_chat, self)
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        response = await self._post("/embeddings", {"model": self.upstream_model, "input": texts}, stream=False)
+        data = response.json()
+        rows = sorted(data["data"], key=lambda row: row["index"])
+        return Embeddings([row["embedding"] for row in rows], (data.get("usage") or {}).get("prompt_tokens", 0))

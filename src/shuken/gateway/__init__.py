@@ -1,0 +1,1 @@
+"""The gateway service: OpenAI-shaped requests in, engine calls, OpenAI-shaped results out. No HTTP here."""

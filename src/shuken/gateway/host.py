@@ -1,0 +1,79 @@
+"""ModelHost: the running engines. Loads a model on first use (after checking its hash), once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from importlib.metadata import entry_points
+
+from shuken.config import Settings
+from shuken.engines.base import Engine
+from shuken.errors import InvalidRequest, Unavailable
+from shuken.registry import ModelManifest, ModelRegistry
+
+log = logging.getLogger("shuken.host")
+ENGINE_GROUP = "shuken.engines"
+
+CAPABILITY_HINTS = {
+    "chat": "it cannot take chat messages; use /v1/completions",
+    "completions": "it does not complete text",
+    "embeddings": "it does not produce embeddings; use an embedding model such as multilingual-e5-small",
+}
+
+
+def engine_classes() -> dict[str, type]:
+    return {ep.name: ep for ep in entry_points(group=ENGINE_GROUP)}
+
+
+class ModelHost:
+    def __init__(self, registry: ModelRegistry, settings: Settings):
+        self.registry = registry
+        self.settings = settings
+        self.engines: dict[str, Engine] = {}
+        self._loading: dict[str, asyncio.Lock] = {}
+
+    def require_capability(self, manifest: ModelManifest, capability: str) -> None:
+        if capability in manifest.capabilities:
+            return
+        reason = CAPABILITY_HINTS[capability]
+        if capability == "chat" and manifest.format == "gguf":
+            status = manifest.metadata.get("chat_template_status", "absent")
+            if status == "absent":
+                reason = "it has no chat template (it is a base model); use /v1/completions with a plain prompt"
+            else:
+                reason = f"its chat template cannot be used ({status}); use /v1/completions"
+        raise InvalidRequest(f"The model '{manifest.name}' does not support {capability}: {reason}.",
+                             param="model", code=f"model_not_{capability}_capable")
+
+    async def engine_for(self, model: str, capability: str) -> Engine:
+        engine = self.engines.get(model)
+        if engine is not None:
+            self.require_capability(engine.manifest, capability)
+            return engine
+        manifest = self.registry.get(model)
+        self.require_capability(manifest, capability)
+        return await self.load(manifest)
+
+    async def load(self, manifest: ModelManifest) -> Engine:
+        lock = self._loading.setdefault(manifest.name, asyncio.Lock())
+        async with lock:
+            if manifest.name in self.engines:
+                return self.engines[manifest.name]
+            entry = engine_classes().get(manifest.engine)
+            if entry is None:
+                raise Unavailable(f"No engine '{manifest.engine}' is installed for model '{manifest.name}'. "
+                                  f"Installed engines: {', '.join(sorted(engine_classes()))}.")
+            started = time.perf_counter()
+            await asyncio.to_thread(self.registry.require_intact, manifest)
+            engine = entry.load()(manifest, self.settings)
+            await engine.start()
+            self.engines[manifest.name] = engine
+            log.info("model loaded", extra={"model": manifest.name, "engine": manifest.engine,
+                                            "seconds": round(time.perf_counter() - started, 3)})
+            return engine
+
+    async def close(self) -> None:
+        for engine in self.engines.values():
+            await engine.close()
+        self.engines.clear()

@@ -1,0 +1,1 @@
+"""Governance: who may call Shuken (API keys now; workspaces, roles, audit and consent later)."""

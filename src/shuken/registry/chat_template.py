@@ -1,0 +1,76 @@
+"""Render a model's Jinja chat template in an immutable sandbox.
+
+Templates come from model files, i.e. from whoever published the model, so they are untrusted code:
+the sandbox blocks attribute access to Python internals (`__class__`, `__globals__`, ...) and
+mutation of the objects passed in. A blocked template raises UnsafeChatTemplate; it never executes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+
+from jinja2 import TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from shuken.errors import InvalidRequest
+
+
+class UnsafeChatTemplate(InvalidRequest):
+    code = "unsafe_chat_template"
+
+
+class ChatTemplateFailed(InvalidRequest):
+    code = "chat_template_error"
+
+
+def _raise_exception(message: str) -> None:
+    # HF templates call raise_exception() to reject conversations they do not support.
+    raise ChatTemplateFailed(f"The model's chat template rejected the conversation: {message}", param="messages")
+
+
+@lru_cache(maxsize=32)
+def _compile(source: str):
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"], autoescape=False
+    )
+    env.globals["raise_exception"] = _raise_exception
+    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+    return env.from_string(source)
+
+
+def render_chat_prompt(
+    template: str,
+    messages: list[dict],
+    *,
+    bos_token: str = "",
+    eos_token: str = "",
+    add_generation_prompt: bool = True,
+) -> str:
+    try:
+        return _compile(template).render(
+            messages=messages,
+            bos_token=bos_token,
+            eos_token=eos_token,
+            add_generation_prompt=add_generation_prompt,
+        )
+    except SecurityError as exc:
+        raise UnsafeChatTemplate(
+            f"The model's chat template tried an operation the sandbox forbids ({exc}); it was not run. "
+            "Replace the model file, or use /v1/completions with your own prompt."
+        ) from exc
+    except ChatTemplateFailed:
+        raise
+    except TemplateError as exc:
+        raise ChatTemplateFailed(f"The model's chat template failed to render: {exc}") from exc
+
+
+def check_chat_template(template: str) -> str:
+    """'ok', or why the template cannot be used; run when a model is added."""
+    try:
+        render_chat_prompt(template, [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}])
+    except UnsafeChatTemplate as exc:
+        return f"blocked: {exc.message}"
+    except ChatTemplateFailed as exc:
+        return f"error: {exc.message}"
+    return "ok"

@@ -1,0 +1,54 @@
+"""API keys (hash-only storage, revoke) and the database (WAL, migrations, old-schema refusal)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from shuken.errors import InvalidRequest, NotFound, Unauthorized
+from shuken.store import Database, SchemaOutOfDate
+
+
+def test_key_lifecycle_stores_only_a_hash(services):
+    key, secret = services.keys.create("ci-bot")
+    assert secret.startswith("sk-shuken-") and len(secret) > 40
+    assert services.keys.authenticate(secret).id == key.id
+    with services.db.engine.connect() as connection:
+        rows = connection.execute(text("SELECT * FROM api_keys")).fetchall()
+    assert rows and all(secret not in str(value) for row in rows for value in row)
+    services.keys.revoke(str(key.id))
+    with pytest.raises(Unauthorized, match="revoked"):
+        services.keys.authenticate(secret)
+    assert services.keys.count_active() == 0
+
+
+def test_key_errors(services):
+    with pytest.raises(Unauthorized, match="Missing API key"):
+        services.keys.authenticate(None)
+    with pytest.raises(InvalidRequest):
+        services.keys.create("  ")
+    with pytest.raises(InvalidRequest):
+        services.keys.create("x", role="root")
+    with pytest.raises(NotFound):
+        services.keys.revoke("nobody")
+    services.keys.create("twin")
+    services.keys.create("twin")
+    with pytest.raises(InvalidRequest, match="several keys"):
+        services.keys.revoke("twin")
+
+
+def test_database_is_wal_and_at_head(services):
+    with services.db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    assert services.db.current_revision() == services.db.head_revision()
+
+
+def test_old_schema_refuses_to_start_until_upgraded(services, isolated_home):
+    url = services.db.url
+    with services.db.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'older'"))
+    services.db.dispose()
+    db = Database(url)
+    with pytest.raises(SchemaOutOfDate, match="shuken db upgrade"):
+        db.prepare()
+    db.dispose()
