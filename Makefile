@@ -42,9 +42,10 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 # Re-pin every dependency to what is installed now (run after changing pyproject.toml).
 lock: $(VENV)/.installed-test
-	$(PIP) freeze --exclude-editable | grep -v '^llama.cpp.python @' | sort > constraints.txt.new
+	echo '# Exact pins for every dependency (regenerate with `make lock`). torch stays at the local CPU build.' > constraints.txt.new
+	$(PIP) freeze --exclude-editable | grep -v '^llama.cpp.python @' | sort >> constraints.txt.new
 	echo "llama-cpp-python==$(LLAMA_CPP_VERSION)" >> constraints.txt.new
-	echo "torch==2.13.0  # never let a dependency pull another torch" >> constraints.txt.new
+	echo "torch==2.13.0" >> constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
 clean:

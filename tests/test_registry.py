@@ -66,6 +66,11 @@ def test_bundled_models_are_seeded_once(services):
     assert gemma.capabilities == ["completions"] and gemma.metadata["chat_template_status"] == "absent"
     assert Path(gemma.path).parent == services.registry.models_dir
     assert services.registry.seed_bundled() == []
+    gemma_file = Path(gemma.path)
+    with services.db.session() as session:  # a lost bundled manifest comes back on the next seed
+        from shuken.store.tables import ModelRow
+        session.delete(session.get(ModelRow, "gemma-3-270m"))
+    assert [m.name for m in services.registry.seed_bundled()] == ["gemma-3-270m"] and gemma_file.exists()
     assert all(services.registry.verify(m)[0] for m in services.registry.list())
 
 
@@ -132,7 +137,10 @@ def test_bad_inputs_are_clear_errors(services, tmp_path, smollm2_copy):
     assert [m.name for m in services.registry.list()] == ["once"]  # failures stored nothing
 
 
-def test_remove_keeps_user_files(services, smollm2_copy):
+def test_remove_keeps_user_files_and_bundled_models(services, smollm2_copy):
+    services.registry.seed_bundled()
+    with pytest.raises(InvalidRequest, match="cannot be removed"):
+        services.registry.remove("smollm2-135m-instruct")
     services.registry.add_file(smollm2_copy, "temp")
     services.registry.remove("temp")
     assert smollm2_copy.exists()

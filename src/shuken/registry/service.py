@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from shuken.errors import InvalidRequest, ModelIntegrityError, NotFound
 from shuken.registry.builtin import BUNDLED, BundledModel
@@ -123,13 +123,15 @@ class ModelRegistry:
         ))
 
     def seed_bundled(self, show_progress: bool = False) -> list[ModelManifest]:
-        """On a registry that has never held a model, register the models shipped in pip packages."""
+        """Register every model shipped in a pip package that is not registered yet; return the new ones."""
         with self.db.session() as session:
-            if session.scalar(select(func.count()).select_from(ModelRow)):
-                return []
-        return [self.add_bundled(bundled, show_progress) for bundled in BUNDLED]
+            present = set(session.scalars(select(ModelRow.name)))
+        return [self.add_bundled(bundled, show_progress) for bundled in BUNDLED if bundled.name not in present]
 
     def remove(self, name: str) -> ModelManifest:
+        if name in {bundled.name for bundled in BUNDLED}:
+            raise InvalidRequest(f"'{name}' ships with Shuken and is always available; it cannot be removed.",
+                                 param="name", code="model_bundled")
         manifest = self.get(name)
         with self.db.session() as session:
             session.delete(session.get(ModelRow, name))
