@@ -41,58 +41,30 @@ def usage(finished: Finished) -> dict:
             "total_tokens": finished.prompt_tokens + finished.completion_tokens}
 
 
-class ChatShaper:
-    """Shapes one chat completion: the whole response, or its stream chunks."""
+class _Shaper:
+    """Shapes one generation as an OpenAI response, or as its stream chunks; subclasses name the shapes."""
+
+    id_prefix = ""
+    object_name = ""
+    chunk_object = ""
 
     def __init__(self, model: str, include_usage: bool = False):
-        self.id = new_id("chatcmpl")
+        self.id = new_id(self.id_prefix)
         self.created = int(time.time())
         self.model = model
         self.include_usage = include_usage
 
-    def _chunk(self, delta: dict, finish_reason: str | None) -> dict:
-        chunk = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                 "system_fingerprint": FINGERPRINT,
-                 "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
+    def _envelope(self, object_name: str, choices: list[dict]) -> dict:
+        return {"id": self.id, "object": object_name, "created": self.created, "model": self.model,
+                "system_fingerprint": FINGERPRINT, "choices": choices}
+
+    def _stream_choice(self, text: str | None, finish_reason: str | None) -> dict:
+        raise NotImplementedError
+
+    def _chunk(self, text: str | None, finish_reason: str | None) -> dict:
+        chunk = self._envelope(self.chunk_object, [self._stream_choice(text, finish_reason)])
         if self.include_usage:
-            chunk["usage"] = None
-        return chunk
-
-    def first_chunk(self) -> dict:
-        return self._chunk({"role": "assistant", "content": ""}, None)
-
-    def text_chunk(self, text: str) -> dict:
-        return self._chunk({"content": text}, None)
-
-    def final_chunks(self, finished: Finished) -> list[dict]:
-        chunks = [self._chunk({}, finished.reason)]
-        if self.include_usage:
-            chunks.append({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                           "model": self.model, "system_fingerprint": FINGERPRINT, "choices": [],
-                           "usage": usage(finished)})
-        return chunks
-
-    def response(self, text: str, finished: Finished) -> dict:
-        return {"id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
-                "system_fingerprint": FINGERPRINT,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                             "logprobs": None, "finish_reason": finished.reason}],
-                "usage": usage(finished)}
-
-
-class CompletionShaper:
-    def __init__(self, model: str, include_usage: bool = False):
-        self.id = new_id("cmpl")
-        self.created = int(time.time())
-        self.model = model
-        self.include_usage = include_usage
-
-    def _chunk(self, text: str, finish_reason: str | None) -> dict:
-        chunk = {"id": self.id, "object": "text_completion", "created": self.created, "model": self.model,
-                 "system_fingerprint": FINGERPRINT,
-                 "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}]}
-        if self.include_usage:
-            chunk["usage"] = None
+            chunk["usage"] = None  # OpenAI sends null usage on every chunk but the last
         return chunk
 
     def first_chunk(self) -> dict | None:
@@ -102,17 +74,39 @@ class CompletionShaper:
         return self._chunk(text, None)
 
     def final_chunks(self, finished: Finished) -> list[dict]:
-        chunks = [self._chunk("", finished.reason)]
+        chunks = [self._chunk(None, finished.reason)]
         if self.include_usage:
-            chunks.append({"id": self.id, "object": "text_completion", "created": self.created, "model": self.model,
-                           "system_fingerprint": FINGERPRINT, "choices": [], "usage": usage(finished)})
+            chunks.append({**self._envelope(self.chunk_object, []), "usage": usage(finished)})
         return chunks
 
+
+class ChatShaper(_Shaper):
+    id_prefix, object_name, chunk_object = "chatcmpl", "chat.completion", "chat.completion.chunk"
+
+    def _stream_choice(self, text, finish_reason):
+        delta = {} if text is None else {"content": text}
+        return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+
+    def first_chunk(self) -> dict:
+        chunk = self._chunk("", None)
+        chunk["choices"][0]["delta"]["role"] = "assistant"
+        return chunk
+
     def response(self, text: str, finished: Finished) -> dict:
-        return {"id": self.id, "object": "text_completion", "created": self.created, "model": self.model,
-                "system_fingerprint": FINGERPRINT,
-                "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finished.reason}],
-                "usage": usage(finished)}
+        message = {"role": "assistant", "content": text, "refusal": None}
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finished.reason}
+        return {**self._envelope(self.object_name, [choice]), "usage": usage(finished)}
+
+
+class CompletionShaper(_Shaper):
+    id_prefix, object_name, chunk_object = "cmpl", "text_completion", "text_completion"
+
+    def _stream_choice(self, text, finish_reason):
+        return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish_reason}
+
+    def response(self, text: str, finished: Finished) -> dict:
+        choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finished.reason}
+        return {**self._envelope(self.object_name, [choice]), "usage": usage(finished)}
 
 
 def shaper_for(request: SamplingFields, model: str):
