@@ -101,3 +101,18 @@ def test_full_queue_is_429_and_queued_request_still_completes(narrow_server):
     running.close()
     chunks = list(queued)  # the queued stream runs once the slot frees, and runs to its end
     assert [c for c in chunks if c.choices and c.choices[0].finish_reason]
+
+
+def test_abandoned_non_streamed_request_is_cancelled(narrow_server):
+    import httpx
+
+    before = narrow_server.metric("shuken_requests_total", model=MODEL, endpoint="chat", status="499") or 0
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{narrow_server.base_url}/chat/completions", timeout=1.0,
+                   headers={"Authorization": f"Bearer {narrow_server.api_key}"},
+                   json={"model": MODEL, "max_tokens": 1500, "messages": [
+                       {"role": "user", "content": "Write a very long essay about the history of ships."}]})
+    # 499 = the server noticed the hang-up and cancelled, rather than running on to a 200.
+    assert wait_for(lambda: (narrow_server.metric("shuken_requests_total", model=MODEL, endpoint="chat",
+                                                  status="499") or 0) > before)
+    assert wait_for(lambda: narrow_server.metric("shuken_running_requests", model=MODEL) == 0)

@@ -130,11 +130,15 @@ def models_add_remote(
     upstream_model: Annotated[Optional[str], typer.Option(help="Model name on the upstream (default: NAME).")] = None,
     capability: Annotated[Optional[list[str]], typer.Option(help="chat, completions, embeddings (repeat).")] = None,
     license: Annotated[Optional[str], typer.Option(help="Licence of the upstream model.")] = None,
+    context_length: Annotated[Optional[int], typer.Option(help="The upstream model's context, if known.")] = None,
 ):
-    """Register a model served by an on-prem OpenAI-compatible server (vLLM, llama-server, ...)."""
+    """Register a model served by an on-prem OpenAI-compatible server (vLLM, llama-server, ...).
+
+    If the upstream needs a bearer key, give it in SHUKEN_UPSTREAM_KEYS='{"NAME": "key"}' (never stored).
+    """
     with services() as svc:
         manifest = svc.registry.add_remote(name, base_url=base_url, upstream_model=upstream_model,
-                                           capabilities=capability, license=license)
+                                           capabilities=capability, license=license, context_length=context_length)
     err.print(f"Added remote model [bold]{manifest.name}[/bold] → {manifest.options['base_url']}")
 
 
@@ -159,6 +163,7 @@ def models_verify(name: Annotated[Optional[str], typer.Argument(help="One model;
     """Re-hash model files and compare with their manifests. Exit 1 if any differ."""
     failed = False
     with services() as svc:
+        svc.registry.seed_bundled(show_progress=True)
         manifests = [svc.registry.get(name)] if name else svc.registry.list()
         for manifest in manifests:
             ok, reason = svc.registry.verify(manifest, show_progress=True)
@@ -249,7 +254,7 @@ def chat(
             try:
                 while True:
                     try:
-                        line = await asyncio.to_thread(input, "you> ")
+                        line = await asyncio.to_thread(err.input, "you> ")  # prompts on stderr: stdout is the reply
                     except EOFError:
                         break
                     if not line.strip():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -20,8 +21,25 @@ def _gateway(request: Request):
     return request.app.state.gateway
 
 
+async def until_disconnected(request: Request, work):
+    """Run work; if the client hangs up first, cancel it so its sequence slot is freed at once.
+
+    Streams get this from Starlette; a non-streamed generation would otherwise run to max_tokens.
+    """
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=0.25)
+        if done:
+            return task.result()
+        if await request.is_disconnected():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise asyncio.CancelledError("client disconnected")
+
+
 async def _generate(request: Request, body, key: ApiKey, endpoint: str):
-    result = await _gateway(request).generate(body, client=f"key-{key.id}", endpoint=endpoint)
+    work = _gateway(request).generate(body, client=f"key-{key.id}", endpoint=endpoint)
+    result = await (work if body.stream else until_disconnected(request, work))
     if isinstance(result, dict):
         return result
     return StreamingResponse(result, media_type="text/event-stream", headers=SSE_HEADERS)

@@ -33,7 +33,7 @@ class GenerationRequest:
     prompt: str | None = None
     messages: list[dict[str, Any]] | None = None
     client: str = "anonymous"  # fairness key: requests are admitted round-robin across clients
-    request_id: str = ""
+    stream: bool = True  # False: the caller wants only the whole text, so an engine may fetch it in one piece
 
 
 @dataclass

@@ -23,7 +23,9 @@ log = logging.getLogger("shuken.upstream")
 def upstream_body(request: GenerationRequest, upstream_model: str) -> dict:
     """OpenAI request body for the upstream (pure)."""
     params = asdict(request.params)
-    body: dict = {"model": upstream_model, "stream": True, "stream_options": {"include_usage": True}}
+    body: dict = {"model": upstream_model, "stream": request.stream}
+    if request.stream:
+        body["stream_options"] = {"include_usage": True}  # not every upstream honours it (llama_cpp.server doesn't)
     for key in ("max_tokens", "seed", "response_format"):
         if params[key] is not None:
             body[key] = params[key]
@@ -64,6 +66,25 @@ def parse_chunk(data: dict, is_chat: bool) -> tuple[str, str | None]:
     choice = choices[0]
     text = (choice.get("delta") or {}).get("content") if is_chat else choice.get("text")
     return text or "", choice.get("finish_reason")
+
+
+class WholeGeneration:
+    """A non-streamed upstream reply, replayed as one delta; it carries the upstream's own usage counts."""
+
+    def __init__(self, data: dict, is_chat: bool):
+        choice = (data.get("choices") or [{}])[0]
+        self.text = ((choice.get("message") or {}).get("content") if is_chat else choice.get("text")) or ""
+        self.reason = choice.get("finish_reason") if choice.get("finish_reason") in ("stop", "length") else "stop"
+        self.usage = data.get("usage") or {}
+        self.prompt_tokens = self.usage.get("prompt_tokens", 0)
+
+    async def __aiter__(self):
+        if self.text:
+            yield TextDelta(self.text)
+        yield Finished(self.reason, self.prompt_tokens, self.usage.get("completion_tokens", 0))
+
+    def cancel(self) -> None:
+        pass  # already complete: the upstream holds nothing for it
 
 
 class UpstreamGeneration:
@@ -155,10 +176,18 @@ class OpenAIUpstreamEngine:
             raise upstream_error(response.status_code, payload, self.base_url)
         return response
 
-    async def submit(self, request: GenerationRequest) -> UpstreamGeneration:
+    async def submit(self, request: GenerationRequest) -> UpstreamGeneration | WholeGeneration:
         is_chat = request.messages is not None
         path = "/chat/completions" if is_chat else "/completions"
-        response = await self._post(path, upstream_body(request, self.upstream_model), stream=True)
+        body = upstream_body(request, self.upstream_model)
+        if not request.stream:
+            self._running += 1
+            try:
+                response = await self._post(path, body, stream=False)
+                return WholeGeneration(response.json(), is_chat)
+            finally:
+                self._running -= 1
+        response = await self._post(path, body, stream=True)
         self._running += 1
         return UpstreamGeneration(response, is_chat, self)
 

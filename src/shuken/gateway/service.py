@@ -6,6 +6,7 @@ mid-stream becomes an OpenAI error event. Logs carry counts and timings, never p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import AsyncIterator
@@ -19,6 +20,7 @@ from shuken.gateway.metrics import GatewayMetrics
 from shuken.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 
 log = logging.getLogger("shuken.gateway")
+CLIENT_CLOSED = 499  # nginx's status for "client closed the connection before the response was complete"
 
 
 class Gateway:
@@ -46,6 +48,7 @@ class Gateway:
             messages=[m.for_template() for m in request.messages] if is_chat else None,
             prompt=None if is_chat else request.single_prompt,
             client=client,
+            stream=request.stream,
         )
         return await engine.submit(generation_request)
 
@@ -89,6 +92,9 @@ class Gateway:
         except ShukenError as exc:
             self._count(model, endpoint, exc.status, started)
             raise
+        except asyncio.CancelledError:
+            self._count(model, endpoint, CLIENT_CLOSED, started)
+            raise
         finally:
             if finished is None:
                 generation.cancel()
@@ -96,7 +102,7 @@ class Gateway:
         return shaper.response("".join(parts), finished)
 
     async def _stream(self, generation, shaper, model: str, endpoint: str, started: float) -> AsyncIterator[bytes]:
-        first, finished = None, None
+        first, settled = None, False  # settled: finished or failed, i.e. the engine holds nothing for us
         try:
             opening = shaper.first_chunk()
             if opening:
@@ -106,19 +112,21 @@ class Gateway:
                     first = first or time.perf_counter()
                     yield fmt.sse(shaper.text_chunk(event.text))
                 else:
-                    finished = event
+                    settled = True
+                    self._finish(model, endpoint, event, started, first)
                     for chunk in shaper.final_chunks(event):
                         yield fmt.sse(chunk)
             yield fmt.sse("[DONE]")
-            self._finish(model, endpoint, finished, started, first)
         except ShukenError as exc:
+            settled = True
             self._count(model, endpoint, exc.status, started)
             yield fmt.sse(exc.to_openai())
             yield fmt.sse("[DONE]")
         finally:
-            if finished is None:  # the client went away (or the stream failed): free the slot now
+            if not settled:  # the client went away: free the slot now
                 generation.cancel()
-                log.info("generation cancelled", extra={"model": model, "endpoint": endpoint})
+                self._count(model, endpoint, CLIENT_CLOSED, started)
+                log.info("generation cancelled by client", extra={"model": model, "endpoint": endpoint})
 
     async def embed(self, request: EmbeddingRequest) -> dict:
         started = time.perf_counter()

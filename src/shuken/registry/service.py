@@ -90,7 +90,7 @@ class ModelRegistry:
         ))
 
     def add_remote(self, name: str, *, base_url: str, upstream_model: str | None = None,
-                   api_key_env: str | None = None, capabilities: list[str] | None = None,
+                   capabilities: list[str] | None = None,
                    license: str | None = None, context_length: int | None = None) -> ModelManifest:
         """Register a model served by an OpenAI-compatible server on the organisation's network."""
         self._check_new_name(name)
@@ -103,8 +103,8 @@ class ModelRegistry:
         return self._insert(ModelManifest(
             name=name, engine="openai", format="remote", metadata={"capabilities": capabilities,
                                                                    "context_length": context_length},
-            options={"base_url": base_url.rstrip("/"), "upstream_model": upstream_model or name,
-                     "api_key_env": api_key_env},
+            # The upstream's bearer key is a secret: it lives in settings (SHUKEN_UPSTREAM_KEYS), never here.
+            options={"base_url": base_url.rstrip("/"), "upstream_model": upstream_model or name},
             license=license, source=base_url, added_at=datetime.now(timezone.utc),
         ))
 
