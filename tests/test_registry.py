@@ -146,3 +146,43 @@ def test_remove_keeps_user_files_and_bundled_models(services, smollm2_copy):
     assert smollm2_copy.exists()
     with pytest.raises(NotFound):
         services.registry.get("temp")
+
+
+def test_header_reader_agrees_with_the_gguf_library():
+    from gguf import GGUFReader, GGUFValueType
+
+    from shuken.registry.gguf_metadata import read_gguf_header
+
+    version, fields, tensors = read_gguf_header(SMOLLM2)
+    reference = GGUFReader(str(SMOLLM2), "r")
+    assert version == 3
+    scalars = 0
+    for key, field in reference.fields.items():
+        if key.startswith("GGUF."):
+            continue
+        if field.types[0] == GGUFValueType.ARRAY:
+            assert fields[key]["length"] == len(field.data), key
+        else:
+            expected = field.contents()
+            assert fields[key] == (pytest.approx(expected) if isinstance(expected, float) else expected), key
+            scalars += 1
+    assert scalars > 10 and set(fields) == {k for k in reference.fields if not k.startswith("GGUF.")}
+    assert [(name, prod) for name, prod in tensors] == [
+        (t.name, tuple(int(d) for d in t.shape)) for t in reference.tensors]
+
+
+@pytest.mark.parametrize("keep_bytes", [3, 24, 4096, 1_000_000])
+def test_truncated_gguf_is_a_clear_error(services, tmp_path, keep_bytes):
+    truncated = tmp_path / "cut.gguf"
+    with SMOLLM2.open("rb") as source:
+        truncated.write_bytes(source.read(keep_bytes))
+    with pytest.raises(InvalidRequest, match="GGUF"):
+        services.registry.add_file(truncated, "cut")
+
+
+def test_gguf_truncated_inside_tensor_data_is_refused(services, tmp_path):
+    truncated = tmp_path / "short.gguf"
+    with SMOLLM2.open("rb") as source:
+        truncated.write_bytes(source.read(SMOLLM2.stat().st_size - 1000))
+    with pytest.raises(InvalidRequest, match="truncated"):
+        services.registry.add_file(truncated, "short")

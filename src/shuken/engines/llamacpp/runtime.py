@@ -1,6 +1,7 @@
 """Thin ctypes layer over llama.cpp: load a model, make a multi-sequence context, tokenize, decode batches.
 
-Only the engine's worker thread calls decode(); tokenizing only reads the vocabulary and may run anywhere.
+Loading, decode() and close() run on the llama thread (worker.py); tokenizing only reads the
+vocabulary and may run anywhere.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import llama_cpp
 from shuken.errors import Unavailable
 
 log = logging.getLogger("shuken.llamacpp")
-_LEVELS = {2: logging.WARNING, 3: logging.ERROR}
+_LEVELS = {3: logging.WARNING, 4: logging.ERROR}  # ggml.h: DEBUG=1, INFO=2, WARN=3, ERROR=4, CONT=5
 _backend_lock = threading.Lock()
 _backend_ready = False
 

@@ -1,6 +1,6 @@
 """Continuous batching over one llama.cpp context: every running sequence advances in each decode step.
 
-A single worker thread owns the context. Waiting requests are admitted to free sequence slots
+The process-wide llama thread (worker.LlamaThread) runs the steps. Waiting requests are admitted to free sequence slots
 round-robin across clients (one busy client cannot starve the others); long prompts are prefilled in
 chunks alongside running streams, so a new arrival never pauses, and never interrupts, a stream.
 Cancelling a request frees its slot before the next step.
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from shuken.engines.base import Finished, TextDelta
 from shuken.engines.llamacpp.runtime import BatchEntry, LlamaRuntime
 from shuken.engines.llamacpp.sampling import SamplerChain
+from shuken.engines.llamacpp.worker import LlamaThread
 from shuken.engines.text_stream import TextStream
 from shuken.errors import QueueFull, ShukenError, Unavailable
 
@@ -95,16 +96,19 @@ class FairQueue:
 
 
 class BatchScheduler:
-    def __init__(self, runtime: LlamaRuntime, max_queue: int, name: str):
+    """One model's sequences. Its state is guarded by the llama thread's condition."""
+
+    def __init__(self, runtime: LlamaRuntime, max_queue: int, name: str, thread: LlamaThread):
         self.runtime = runtime
         self.max_queue = max_queue
+        self.name = name
         self.waiting = FairQueue()
         self.running: dict[int, Sequence] = {}
         self.free_slots = deque(range(runtime.sequences))
-        self._cond = threading.Condition()
+        self.thread = thread
+        self._cond = thread.cond
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=f"shuken-decode-{name}", daemon=True)
-        self._thread.start()
+        thread.attach(self)
 
     # -- called from the event loop ------------------------------------------------------------------
     def submit(self, seq: Sequence) -> None:
@@ -120,32 +124,38 @@ class BatchScheduler:
             self._cond.notify()
 
     def wake(self) -> None:
-        with self._cond:
-            self._cond.notify()
+        self.thread.wake()
 
     @property
     def queued(self) -> int:
         return self.waiting.size
 
     def stop(self) -> None:
+        """Fail what is left and stop being stepped; blocks until the llama thread has done it."""
         with self._cond:
             self._stopping = True
-            self._cond.notify()
-        self._thread.join(timeout=30)
+        self.thread.call(self._shutdown).result()
 
-    # -- worker thread -------------------------------------------------------------------------------
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._release_cancelled()
-                while not self._stopping and not self.running and not self.waiting.size:
-                    self._cond.wait()
-                if self._stopping:
-                    self._fail_all(Unavailable("The model was unloaded before the request finished."))
-                    return
-                self._admit()
-            if self.running:
-                self._step()
+    def _shutdown(self) -> None:
+        self.thread.detach(self)
+        with self._cond:
+            self._fail_all(Unavailable("The model was unloaded before the request finished."))
+
+    # -- llama thread ----------------------------------------------------------------------------------
+    def has_work(self) -> bool:
+        return bool(self.running or self.waiting.size)
+
+    def step(self) -> None:
+        with self._cond:
+            self._release_cancelled()
+            self._admit()
+        if self.running:
+            self._step()
+
+    def fail_everything(self, error: Exception) -> None:
+        with self._cond:
+            self._fail_all(error if isinstance(error, ShukenError) else
+                           Unavailable(f"Generation failed inside the engine ({error}); see the server log."))
 
     def _admit(self) -> None:
         while self.free_slots:

@@ -1,0 +1,87 @@
+"""The llama.cpp engine in-process: several models share one llama thread; unloading fails requests cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from shuken.config import Settings
+from shuken.engines.base import Finished, GenerationRequest, SamplingParams, TextDelta
+from shuken.engines.llamacpp import LlamaCppEngine
+from shuken.errors import Unavailable
+from shuken.services import Services
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """One seeded registry for the module: assembling and hashing the bundled models takes seconds."""
+    home = tmp_path_factory.mktemp("engine-home")
+    services = Services.open(Settings(home=home))
+    services.registry.seed_bundled()
+    yield services.registry
+    services.close()
+
+
+async def collect(generation) -> tuple[str, Finished]:
+    text, finished = "", None
+    async for event in generation:
+        if isinstance(event, TextDelta):
+            text += event.text
+        else:
+            finished = event
+    return text, finished
+
+
+def test_two_models_decode_on_one_llama_thread(registry, isolated_home):
+    settings = Settings(home=isolated_home, parallel_sequences=2)
+
+    async def main():
+        smol = LlamaCppEngine(registry.get("smollm2-135m-instruct"), settings)
+        gemma = LlamaCppEngine(registry.get("gemma-3-270m"), settings)
+        await smol.start()
+        await gemma.start()
+        try:
+            chat = await smol.submit(GenerationRequest(SamplingParams(max_tokens=12, temperature=0),
+                                                       messages=[{"role": "user", "content": "Hi"}]))
+            completion = await gemma.submit(GenerationRequest(SamplingParams(max_tokens=12, temperature=0),
+                                                              prompt="The river flows"))
+            results = await asyncio.gather(collect(chat), collect(completion))
+            # Both schedulers are stepped by the same thread: one OpenMP pool for the whole process.
+            assert smol.scheduler.thread is gemma.scheduler.thread
+            llama_threads = [t for t in threading.enumerate() if t.name.startswith("shuken-llama")]
+            assert len(llama_threads) == 1
+            return results
+        finally:
+            await smol.close()
+            await gemma.close()
+
+    (chat_text, chat_done), (completion_text, completion_done) = asyncio.run(main())
+    assert chat_text and completion_text
+    assert chat_done.completion_tokens > 0 and completion_done.completion_tokens == 12
+
+
+def test_unloading_fails_running_requests_instead_of_hanging(registry, isolated_home):
+    settings = Settings(home=isolated_home, parallel_sequences=1)
+
+    async def main():
+        engine = LlamaCppEngine(registry.get("smollm2-135m-instruct"), settings)
+        await engine.start()
+        running = await engine.submit(GenerationRequest(SamplingParams(max_tokens=1000),
+                                                        messages=[{"role": "user", "content": "Write an essay."}]))
+        waiting = await engine.submit(GenerationRequest(SamplingParams(max_tokens=5), prompt="Queued"))
+        events = running.__aiter__()
+        assert isinstance(await events.__anext__(), TextDelta)  # it is generating
+        await engine.close()
+        with pytest.raises(Unavailable):
+            async for _ in events:
+                pass
+        with pytest.raises(Unavailable):
+            await collect(waiting)
+        with pytest.raises(Unavailable, match="not loaded"):  # and takes nothing new
+            await engine.submit(GenerationRequest(SamplingParams(max_tokens=5), prompt="Late"))
+
+    asyncio.run(main())
