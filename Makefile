@@ -9,10 +9,10 @@ PIP_INSTALL := $(PIP) install --quiet --disable-pip-version-check -c constraints
 .PHONY: serve test test-fast bench lock clean
 
 serve: $(VENV)/.installed
-	$(BIN)/shuken serve
+	@$(BIN)/shuken serve
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest
 
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not slow"

@@ -243,3 +243,18 @@ def test_logs_are_json_and_hold_no_prompt_text(server):
     json_lines = [json.loads(line) for line in log_text.splitlines() if line.startswith("{")]
     assert any(line.get("message") == "generation finished" for line in json_lines)
     assert secret_phrase not in log_text
+
+
+def test_prompt_logging_is_an_explicit_opt_in(tmp_path):
+    from conftest import start_server
+
+    opted_in = start_server(tmp_path / "verbose-home", log_prompts="true")
+    try:
+        opted_in.client().chat.completions.create(
+            model=CHAT_MODEL, max_tokens=4, messages=[{"role": "user", "content": "Say teal-otter-99"}])
+    finally:
+        opted_in.stop()
+    finished = [json.loads(line) for line in opted_in.log_path.read_text().splitlines()
+                if line.startswith("{") and '"generation finished"' in line]
+    assert finished and "teal-otter-99" in json.dumps(finished[0]["prompt"])
+    assert isinstance(finished[0]["completion"], str)

@@ -26,8 +26,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 
-out = Console()  # data for scripts
-err = Console(stderr=True)  # everything else
+out = Console(soft_wrap=True)  # data for scripts
+err = Console(stderr=True, soft_wrap=True)  # everything else; soft_wrap: never break lines into a log
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import AsyncIterator
 
 from shuken.config import Settings
@@ -20,6 +21,18 @@ from shuken.gateway.metrics import GatewayMetrics
 from shuken.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 
 log = logging.getLogger("shuken.gateway")
+
+
+@dataclass
+class _Call:
+    """Bookkeeping for one API call: labels, timings, and (only if opted in) its text."""
+
+    model: str
+    endpoint: str
+    started: float
+    first: float | None = None  # when the first text arrived
+    prompt: object = None
+    transcript: list[str] | None = None
 CLIENT_CLOSED = 499  # nginx's status for "client closed the connection before the response was complete"
 
 
@@ -34,10 +47,6 @@ class Gateway:
 
     def get_model(self, name: str) -> dict:
         return fmt.model_card(self.host.registry.get(name))
-
-    def _count(self, model: str, endpoint: str, status: int, started: float) -> None:
-        self.metrics.requests.labels(model, endpoint, str(status)).inc()
-        self.metrics.latency.labels(model, endpoint).observe(time.perf_counter() - started)
 
     async def _submit(self, request: ChatCompletionRequest | CompletionRequest, client: str):
         request.refuse_unsupported()
@@ -55,81 +64,96 @@ class Gateway:
     async def generate(self, request: ChatCompletionRequest | CompletionRequest, client: str,
                        endpoint: str) -> dict | AsyncIterator[bytes]:
         """A whole response dict, or (for stream=True) an iterator of SSE bytes."""
-        started = time.perf_counter()
+        call = _Call(request.model, endpoint, time.perf_counter())
+        if self.settings.log_prompts:
+            call.transcript = []
+            call.prompt = request.single_prompt if isinstance(request, CompletionRequest) else \
+                [m.for_template() for m in request.messages]
         try:
             generation = await self._submit(request, client)
         except ShukenError as exc:
-            self._count(request.model, endpoint, exc.status, started)
+            self._count(call, exc.status)
             raise
         shaper = fmt.shaper_for(request, request.model)
         if request.stream:
-            return self._stream(generation, shaper, request.model, endpoint, started)
-        return await self._collect(generation, shaper, request.model, endpoint, started)
+            return self._stream(generation, shaper, call)
+        return await self._collect(generation, shaper, call)
 
-    def _finish(self, model: str, endpoint: str, finished: Finished, started: float, first: float | None,
-                client: str = "") -> None:
-        self._count(model, endpoint, 200, started)
-        self.metrics.tokens.labels(model, "prompt").inc(finished.prompt_tokens)
-        self.metrics.tokens.labels(model, "completion").inc(finished.completion_tokens)
-        if first is not None:
-            self.metrics.ttft.labels(model, endpoint).observe(first - started)
-        log.info("generation finished", extra={
-            "model": model, "endpoint": endpoint, "finish_reason": finished.reason,
+    def _count(self, call: "_Call", status: int) -> None:
+        self.metrics.requests.labels(call.model, call.endpoint, str(status)).inc()
+        self.metrics.latency.labels(call.model, call.endpoint).observe(time.perf_counter() - call.started)
+
+    def _finish(self, call: "_Call", finished: Finished) -> None:
+        self._count(call, 200)
+        self.metrics.tokens.labels(call.model, "prompt").inc(finished.prompt_tokens)
+        self.metrics.tokens.labels(call.model, "completion").inc(finished.completion_tokens)
+        if call.first is not None:
+            self.metrics.ttft.labels(call.model, call.endpoint).observe(call.first - call.started)
+        record = {
+            "model": call.model, "endpoint": call.endpoint, "finish_reason": finished.reason,
             "prompt_tokens": finished.prompt_tokens, "completion_tokens": finished.completion_tokens,
-            "seconds": round(time.perf_counter() - started, 4),
-            "ttft_seconds": round(first - started, 4) if first else None,
-        })
+            "seconds": round(time.perf_counter() - call.started, 4),
+            "ttft_seconds": round(call.first - call.started, 4) if call.first else None,
+        }
+        if call.transcript is not None:  # SHUKEN_LOG_PROMPTS: an explicit opt-in for debugging
+            record.update(prompt=call.prompt, completion="".join(call.transcript))
+        log.info("generation finished", extra=record)
 
-    async def _collect(self, generation, shaper, model: str, endpoint: str, started: float) -> dict:
-        parts, first, finished = [], None, None
+    def _on_text(self, call: "_Call", text: str) -> None:
+        call.first = call.first or time.perf_counter()
+        if call.transcript is not None:
+            call.transcript.append(text)
+
+    async def _collect(self, generation, shaper, call: "_Call") -> dict:
+        parts, finished = [], None
         try:
             async for event in generation:
                 if isinstance(event, TextDelta):
-                    first = first or time.perf_counter()
+                    self._on_text(call, event.text)
                     parts.append(event.text)
                 else:
                     finished = event
         except ShukenError as exc:
-            self._count(model, endpoint, exc.status, started)
+            self._count(call, exc.status)
             raise
         except asyncio.CancelledError:
-            self._count(model, endpoint, CLIENT_CLOSED, started)
+            self._count(call, CLIENT_CLOSED)
             raise
         finally:
             if finished is None:
                 generation.cancel()
-        self._finish(model, endpoint, finished, started, first)
+        self._finish(call, finished)
         return shaper.response("".join(parts), finished)
 
-    async def _stream(self, generation, shaper, model: str, endpoint: str, started: float) -> AsyncIterator[bytes]:
-        first, settled = None, False  # settled: finished or failed, i.e. the engine holds nothing for us
+    async def _stream(self, generation, shaper, call: "_Call") -> AsyncIterator[bytes]:
+        settled = False  # finished or failed, i.e. the engine holds nothing for us
         try:
             opening = shaper.first_chunk()
             if opening:
                 yield fmt.sse(opening)
             async for event in generation:
                 if isinstance(event, TextDelta):
-                    first = first or time.perf_counter()
+                    self._on_text(call, event.text)
                     yield fmt.sse(shaper.text_chunk(event.text))
                 else:
                     settled = True
-                    self._finish(model, endpoint, event, started, first)
+                    self._finish(call, event)
                     for chunk in shaper.final_chunks(event):
                         yield fmt.sse(chunk)
             yield fmt.sse("[DONE]")
         except ShukenError as exc:
             settled = True
-            self._count(model, endpoint, exc.status, started)
+            self._count(call, exc.status)
             yield fmt.sse(exc.to_openai())
             yield fmt.sse("[DONE]")
         finally:
             if not settled:  # the client went away: free the slot now
                 generation.cancel()
-                self._count(model, endpoint, CLIENT_CLOSED, started)
-                log.info("generation cancelled by client", extra={"model": model, "endpoint": endpoint})
+                self._count(call, CLIENT_CLOSED)
+                log.info("generation cancelled by client", extra={"model": call.model, "endpoint": call.endpoint})
 
     async def embed(self, request: EmbeddingRequest) -> dict:
-        started = time.perf_counter()
+        call = _Call(request.model, "embeddings", time.perf_counter())
         try:
             texts = request.texts
             engine = await self.host.engine_for(request.model, "embeddings")
@@ -138,8 +162,8 @@ class Gateway:
                 raise InvalidRequest(f"This model produces {len(result.vectors[0])}-dimensional embeddings; "
                                      "dimensions cannot be changed.", param="dimensions")
         except ShukenError as exc:
-            self._count(request.model, "embeddings", exc.status, started)
+            self._count(call, exc.status)
             raise
-        self._count(request.model, "embeddings", 200, started)
+        self._count(call, 200)
         self.metrics.tokens.labels(request.model, "prompt").inc(result.prompt_tokens)
         return fmt.embeddings_response(request.model, result, request.encoding_format)

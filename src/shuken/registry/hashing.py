@@ -13,13 +13,15 @@ PROGRESS_THRESHOLD = 64 * 1024 * 1024
 
 
 def progress_bar() -> Progress:
+    console = Console(stderr=True)
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
+        disable=not console.is_terminal,  # a bar drawn into a log file is noise
     )
 
 
