@@ -258,3 +258,13 @@ def test_prompt_logging_is_an_explicit_opt_in(tmp_path):
                 if line.startswith("{") and '"generation finished"' in line]
     assert finished and "teal-otter-99" in json.dumps(finished[0]["prompt"])
     assert isinstance(finished[0]["completion"], str)
+
+
+def test_e5_role_prefixes_are_honoured(server):
+    client = server.client()
+    text = "Tokyo is the capital of Japan."
+    rows = client.embeddings.create(model=EMBED_MODEL, encoding_format="float",
+                                    input=[text, f"query: {text}", f"passage: {text}"]).data
+    plain, as_query, as_passage = (row.embedding for row in rows)
+    assert plain == pytest.approx(as_query, abs=1e-6)  # unprefixed text is embedded as a query
+    assert as_passage != pytest.approx(as_query, abs=1e-3)  # the passage role really changes the vector
