@@ -268,3 +268,22 @@ def test_e5_role_prefixes_are_honoured(server):
     plain, as_query, as_passage = (row.embedding for row in rows)
     assert plain == pytest.approx(as_query, abs=1e-6)  # unprefixed text is embedded as a query
     assert as_passage != pytest.approx(as_query, abs=1e-3)  # the passage role really changes the vector
+
+
+@pytest.mark.parametrize("path, body, param", [
+    ("completions", {"model": CHAT_MODEL, "prompt": [1, 2, 3]}, "prompt"),  # token arrays: not supported
+    ("embeddings", {"model": EMBED_MODEL, "input": [[1, 2]]}, "input"),
+    ("chat/completions", {"model": CHAT_MODEL, "messages": [{"role": "user", "content": "x"}],
+                          "temperature": "hot"}, "temperature"),
+])
+def test_union_validation_errors_name_the_client_field(server, path, body, param):
+    response = httpx.post(f"{server.base_url}/{path}", json=body, headers={"Authorization": f"Bearer {server.api_key}"})
+    assert response.status_code == 400 and response.json()["error"]["param"] == param
+
+
+def test_unknown_route_and_wrong_capability_explain_themselves(server):
+    response = httpx.post(f"{server.base_url}/chat", json={}, headers={"Authorization": f"Bearer {server.api_key}"})
+    assert response.status_code == 404 and "/v1/chat/completions" in response.json()["error"]["message"]
+    with pytest.raises(openai.BadRequestError) as caught:
+        server.client().chat.completions.create(model=EMBED_MODEL, messages=[{"role": "user", "content": "x"}])
+    assert "/v1/embeddings" in caught.value.body["message"]

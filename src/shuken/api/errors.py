@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +13,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shuken.errors import InvalidRequest, NotFound, ShukenError
 
 log = logging.getLogger("shuken.api")
+# pydantic appends the tried type to a union member's location ("prompt.str"); clients know "prompt".
+_TYPE_TAG = re.compile(r"^(str|int|float|bool|none|[\w-]+\[.*\])$")
+ENDPOINTS = "/v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings"
 
 
 def error_response(error: ShukenError) -> JSONResponse:
@@ -22,7 +26,7 @@ def error_response(error: ShukenError) -> JSONResponse:
 def _validation_message(exc: RequestValidationError) -> InvalidRequest:
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    loc = [str(part) for part in first.get("loc", ()) if part != "body" and not _TYPE_TAG.match(str(part))]
     param = ".".join(loc) or None
     if first.get("type") == "json_invalid":
         return InvalidRequest("The request body is not valid JSON.", code="invalid_json")
@@ -47,8 +51,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException):
         if exc.status_code == 404:
-            return error_response(NotFound(f"No route {_request.url.path}. The API lives under /v1.",
-                                           code="unknown_url"))
+            return error_response(NotFound(
+                f"No route {_request.method} {_request.url.path}. Shuken's OpenAI-compatible API: {ENDPOINTS}.",
+                code="unknown_url"))
         error = ShukenError(str(exc.detail))
         error.status, error.type, error.code = exc.status_code, "invalid_request_error", None
         return error_response(error)

@@ -37,7 +37,9 @@ class ModelHost:
         if capability in manifest.capabilities:
             return
         reason = CAPABILITY_HINTS[capability]
-        if capability == "chat" and manifest.format == "gguf":
+        if manifest.capabilities == ["embeddings"]:
+            reason = "it is an embedding model; use /v1/embeddings"
+        elif capability == "chat" and manifest.format == "gguf":
             status = manifest.metadata.get("chat_template_status", "absent")
             if status == "absent":
                 reason = "it has no chat template (it is a base model); use /v1/completions with a plain prompt"
