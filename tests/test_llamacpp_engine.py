@@ -106,3 +106,27 @@ def test_message_text_cannot_forge_template_tokens(registry):
         assert len(forged) > len(honest)
     finally:
         runtime.close()
+
+
+def test_a_failing_step_fails_its_requests_and_the_thread_lives_on(registry, isolated_home):
+    settings = Settings(home=isolated_home, parallel_sequences=2)
+
+    async def main():
+        engine = LlamaCppEngine(registry.get("smollm2-135m-instruct"), settings)
+        await engine.start()
+        try:
+            def broken(entries):
+                raise RuntimeError("simulated engine bug")
+
+            engine.runtime.decode = broken  # shadows the method on this instance only
+            doomed = await engine.submit(GenerationRequest(SamplingParams(max_tokens=5), prompt="Hello"))
+            with pytest.raises(Unavailable, match="simulated engine bug"):
+                await asyncio.wait_for(collect(doomed), timeout=30)
+            del engine.runtime.decode  # the bug is gone; the same engine and thread serve again
+            text, finished = await asyncio.wait_for(collect(await engine.submit(
+                GenerationRequest(SamplingParams(max_tokens=5, temperature=0), prompt="Hello"))), timeout=30)
+            assert finished.completion_tokens == 5 and text
+        finally:
+            await engine.close()
+
+    asyncio.run(main())

@@ -240,9 +240,10 @@ class BatchScheduler:
             self._retire(seq)
 
     def _fail_all(self, error: ShukenError) -> None:
-        for seq in list(self.running.values()) + self.waiting.drain():
+        running, waiting = list(self.running.values()), self.waiting.drain()
+        for seq in running + waiting:  # tell every client first: cleanup below may itself fail
             seq.emit(error)
-            if seq.seq_id in self.running:
-                self._retire(seq)
-            else:
-                seq.sampler.free()
+        for seq in waiting:
+            seq.sampler.free()
+        for seq in running:
+            self._retire(seq)

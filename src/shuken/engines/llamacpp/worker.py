@@ -86,4 +86,8 @@ class LlamaThread:
                     model.step()
                 except Exception as exc:  # a bug must not kill the thread every model depends on
                     log.exception("decode step failed")
-                    model.fail_everything(exc)
+                    try:
+                        model.fail_everything(exc)
+                    except Exception:
+                        log.exception("could not clean up after the failure; the model stops being served")
+                        self.detach(model)
