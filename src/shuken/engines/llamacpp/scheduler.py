@@ -178,16 +178,14 @@ class BatchScheduler:
 
     def _plan_batch(self) -> tuple[list[BatchEntry], list[tuple[Sequence, int]]]:
         """Decode tokens of streaming sequences first, then fill the rest of the batch with prompt chunks."""
-        entries: list[BatchEntry] = []
-        sample_at: list[tuple[Sequence, int]] = []
+        planned: list[tuple[BatchEntry, Sequence | None]] = []  # (entry, sequence to sample from it)
         prefilling = []
         for seq in self.running.values():
             if seq.prefilled < len(seq.prompt):
                 prefilling.append(seq)
-                continue
-            sample_at.append((seq, len(entries)))
-            entries.append(BatchEntry(seq.last_token, seq.position - 1, seq.seq_id, True))
-        budget = self.runtime.batch_tokens - len(entries)
+            else:
+                planned.append((BatchEntry(seq.last_token, seq.position - 1, seq.seq_id, True), seq))
+        budget = self.runtime.batch_tokens - len(planned)
         for seq in sorted(prefilling, key=lambda s: s.enqueued_at):
             if budget <= 0:
                 break
@@ -195,11 +193,14 @@ class BatchScheduler:
             for offset, token in enumerate(chunk):
                 pos = seq.prefilled + offset
                 is_last = pos == len(seq.prompt) - 1
-                if is_last:
-                    sample_at.append((seq, len(entries)))
-                entries.append(BatchEntry(token, pos, seq.seq_id, is_last))
+                planned.append((BatchEntry(token, pos, seq.seq_id, is_last), seq if is_last else None))
             seq.prefilled += len(chunk)
             budget -= len(chunk)
+        # llama.cpp splits a batch whose sequences are out of order into several ubatches (one KV stream
+        # per sequence): with slots reused in any order, that made 8-sequence steps 27% slower.
+        planned.sort(key=lambda item: item[0].seq_id)  # stable: positions stay in order within a sequence
+        entries = [entry for entry, _ in planned]
+        sample_at = [(seq, index) for index, (_, seq) in enumerate(planned) if seq is not None]
         return entries, sample_at
 
     def _step(self) -> None:
