@@ -175,10 +175,12 @@ def test_missing_key_is_401_in_openai_error_shape(server):
     assert set(response.json()["error"]) == {"message", "type", "param", "code"}
 
 
-def test_unknown_model_is_404(server):
+def test_unknown_model_is_404_and_not_a_metric_label(server):
     with pytest.raises(openai.NotFoundError) as caught:
         server.client().chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
     assert caught.value.body["code"] == "model_not_found" and caught.value.body["param"] == "model"
+    assert "no-such-model" not in httpx.get(f"{server.root_url}/metrics").text
+    assert server.metric("shuken_requests_total", model="_unresolved", endpoint="chat", status="404") >= 1
 
 
 @pytest.mark.parametrize("bad", [
@@ -190,6 +192,7 @@ def test_unknown_model_is_404(server):
     {"stop": ["a", "b", "c", "d", "e"]},
     {"response_format": {"type": "xml"}},
     {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]},
+    {"messages": [{"role": "user", "content": [{"type": "text", "text": None}]}]},
 ])
 def test_invalid_parameters_are_400_with_param(server, bad):
     body = {"model": CHAT_MODEL, "messages": [{"role": "user", "content": "hi"}], **bad}

@@ -186,3 +186,11 @@ def test_gguf_truncated_inside_tensor_data_is_refused(services, tmp_path):
         truncated.write_bytes(source.read(SMOLLM2.stat().st_size - 1000))
     with pytest.raises(InvalidRequest, match="truncated"):
         services.registry.add_file(truncated, "short")
+
+
+def test_template_runtime_errors_are_clean_request_errors():
+    from shuken.registry.chat_template import ChatTemplateFailed
+
+    with pytest.raises(ChatTemplateFailed, match="TypeError"):
+        render_chat_prompt("{{ 1 + 'a' }}", [{"role": "user", "content": "hi"}])
+    assert check_chat_template("{{ 1 + 'a' }}").startswith("error")

@@ -28,7 +28,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8321
     default_model: str = "smollm2-135m-instruct"
-    embedding_model: str = "multilingual-e5-small"
 
     # Engine capacity: sequences decoded together in one batch, and their context each.
     parallel_sequences: int = Field(default=8, ge=1, le=64)

@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from shuken.api.auth import require_key
 from shuken.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
@@ -34,13 +34,13 @@ async def until_disconnected(request: Request, work):
         if await request.is_disconnected():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-            raise asyncio.CancelledError("client disconnected")
+            return Response(status_code=499)  # nobody reads it; the gateway has counted the cancellation
 
 
 async def _generate(request: Request, body, key: ApiKey, endpoint: str):
     work = _gateway(request).generate(body, client=f"key-{key.id}", endpoint=endpoint)
     result = await (work if body.stream else until_disconnected(request, work))
-    if isinstance(result, dict):
+    if isinstance(result, (dict, Response)):
         return result
     return StreamingResponse(result, media_type="text/event-stream", headers=SSE_HEADERS)
 

@@ -1,11 +1,14 @@
 """Upstream engine (entry point `openai`): forward to an OpenAI-compatible server on the organisation's network.
 
-vLLM, llama-server, llama_cpp.server or another Shuken. The upstream is always asked to stream, so
-Shuken streams to its own clients as tokens arrive and can cancel the upstream call when a client leaves.
+vLLM, llama-server, llama_cpp.server or another Shuken. Streamed requests stream from the upstream too,
+so tokens pass through as they arrive and a client that leaves closes the upstream call; non-streamed
+ones are sent non-streamed, so the upstream's own usage counts come back even where it ignores
+stream_options.include_usage.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import asdict
@@ -58,6 +61,16 @@ def upstream_error(status: int, payload: str, base_url: str) -> ShukenError:
     return UpstreamError(f"The upstream server at {base_url} answered {status}: {message}")
 
 
+def _json(payload: str) -> dict:
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        raise UpstreamError("The upstream sent a reply that is not JSON; is base_url an OpenAI-compatible API?")
+    if not isinstance(data, dict):
+        raise UpstreamError("The upstream sent an unexpected reply (not a JSON object).")
+    return data
+
+
 def parse_chunk(data: dict, is_chat: bool) -> tuple[str, str | None]:
     """(text delta, finish_reason) from one upstream stream chunk."""
     choices = data.get("choices") or []
@@ -103,9 +116,9 @@ class UpstreamGeneration:
                 payload = line[5:].strip()
                 if payload == "[DONE]":
                     break
-                data = json.loads(payload)
+                data = _json(payload)
                 if "error" in data:
-                    raise UpstreamError(f"The upstream failed mid-stream: {data['error'].get('message')}")
+                    raise UpstreamError(f"The upstream failed mid-stream: {data['error']}")
                 usage = data.get("usage") or usage
                 text, finish = parse_chunk(data, self._is_chat)
                 if text:
@@ -128,9 +141,7 @@ class UpstreamGeneration:
 
     def cancel(self) -> None:
         # Closing the connection is how an OpenAI-compatible server learns the client left.
-        import asyncio
-
-        asyncio.get_running_loop().create_task(self.aclose())
+        self._closing = asyncio.get_running_loop().create_task(self.aclose())  # kept: tasks are weakly held
 
 
 class OpenAIUpstreamEngine:
@@ -184,7 +195,7 @@ class OpenAIUpstreamEngine:
             self._running += 1
             try:
                 response = await self._post(path, body, stream=False)
-                return WholeGeneration(response.json(), is_chat)
+                return WholeGeneration(_json(response.text), is_chat)
             finally:
                 self._running -= 1
         response = await self._post(path, body, stream=True)
@@ -193,6 +204,10 @@ class OpenAIUpstreamEngine:
 
     async def embed(self, texts: list[str]) -> Embeddings:
         response = await self._post("/embeddings", {"model": self.upstream_model, "input": texts}, stream=False)
-        data = response.json()
-        rows = sorted(data["data"], key=lambda row: row["index"])
-        return Embeddings([row["embedding"] for row in rows], (data.get("usage") or {}).get("prompt_tokens", 0))
+        data = _json(response.text)
+        try:
+            rows = sorted(data["data"], key=lambda row: row["index"])
+            vectors = [row["embedding"] for row in rows]
+        except (KeyError, TypeError) as exc:
+            raise UpstreamError(f"The upstream's embeddings reply lacks {exc}.") from exc
+        return Embeddings(vectors, (data.get("usage") or {}).get("prompt_tokens", 0))

@@ -31,7 +31,7 @@ class ModelHost:
         self.registry = registry
         self.settings = settings
         self.engines: dict[str, Engine] = {}
-        self._loading: dict[str, asyncio.Lock] = {}
+        self._loads: dict[str, asyncio.Task] = {}
 
     def require_capability(self, manifest: ModelManifest, capability: str) -> None:
         if capability in manifest.capabilities:
@@ -58,22 +58,29 @@ class ModelHost:
         return await self.load(manifest)
 
     async def load(self, manifest: ModelManifest) -> Engine:
-        lock = self._loading.setdefault(manifest.name, asyncio.Lock())
-        async with lock:
-            if manifest.name in self.engines:
-                return self.engines[manifest.name]
-            entry = engine_classes().get(manifest.engine)
-            if entry is None:
-                raise Unavailable(f"No engine '{manifest.engine}' is installed for model '{manifest.name}'. "
-                                  f"Installed engines: {', '.join(sorted(engine_classes()))}.")
-            started = time.perf_counter()
-            await asyncio.to_thread(self.registry.require_intact, manifest)
-            engine = entry.load()(manifest, self.settings)
-            await engine.start()
-            self.engines[manifest.name] = engine
-            log.info("model loaded", extra={"model": manifest.name, "engine": manifest.engine,
-                                            "seconds": round(time.perf_counter() - started, 3)})
-            return engine
+        """Load once, whoever asks. The load runs as its own task, shielded: a caller that gives up (a
+        client disconnecting) must not abandon a half-loaded model, which would leak its memory."""
+        if manifest.name in self.engines:
+            return self.engines[manifest.name]
+        task = self._loads.get(manifest.name)
+        if task is None:
+            task = self._loads[manifest.name] = asyncio.create_task(self._load(manifest))
+            task.add_done_callback(lambda _: self._loads.pop(manifest.name, None))
+        return await asyncio.shield(task)
+
+    async def _load(self, manifest: ModelManifest) -> Engine:
+        entry = engine_classes().get(manifest.engine)
+        if entry is None:
+            raise Unavailable(f"No engine '{manifest.engine}' is installed for model '{manifest.name}'. "
+                              f"Installed engines: {', '.join(sorted(engine_classes()))}.")
+        started = time.perf_counter()
+        await asyncio.to_thread(self.registry.require_intact, manifest)
+        engine = entry.load()(manifest, self.settings)
+        await engine.start()
+        self.engines[manifest.name] = engine
+        log.info("model loaded", extra={"model": manifest.name, "engine": manifest.engine,
+                                        "seconds": round(time.perf_counter() - started, 3)})
+        return engine
 
     async def close(self) -> None:
         for engine in self.engines.values():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shuken.errors import InvalidRequest
 
@@ -37,15 +37,33 @@ class ResponseFormat(_Request):
         return {"type": self.type}
 
 
+class ContentPart(BaseModel):
+    """One OpenAI content part; text parts must carry text, other kinds (images, audio) are ignored by text models."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+    @model_validator(mode="after")
+    def _text_parts_have_text(self):
+        if self.type == "text" and self.text is None:
+            raise ValueError("a text content part needs a 'text' string")
+        return self
+
+
 class ChatMessage(_Request):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[ContentPart] | None = None
     name: str | None = None
 
     def for_template(self) -> dict:
         # Chat templates know system/user/assistant; "developer" is OpenAI's newer name for system.
         role = "system" if self.role == "developer" else self.role
-        message = {"role": role, "content": self.content if self.content is not None else ""}
+        if isinstance(self.content, list):
+            content = [part.model_dump(exclude_none=True) for part in self.content]
+        else:
+            content = self.content if self.content is not None else ""
+        message = {"role": role, "content": content}
         if self.name:
             message["name"] = self.name
         return message

@@ -34,6 +34,9 @@ class _Call:
     prompt: object = None
     transcript: list[str] | None = None
 CLIENT_CLOSED = 499  # nginx's status for "client closed the connection before the response was complete"
+# Metric label for calls that fail before their model is known: client-chosen names must not become
+# label values, or anyone with a key could grow /metrics (and server memory) without bound.
+UNRESOLVED = "_unresolved"
 
 
 class Gateway:
@@ -48,10 +51,11 @@ class Gateway:
     def get_model(self, name: str) -> dict:
         return fmt.model_card(self.host.registry.get(name))
 
-    async def _submit(self, request: ChatCompletionRequest | CompletionRequest, client: str):
+    async def _submit(self, request: ChatCompletionRequest | CompletionRequest, client: str, call: "_Call"):
         request.refuse_unsupported()
         is_chat = isinstance(request, ChatCompletionRequest)
         engine = await self.host.engine_for(request.model, "chat" if is_chat else "completions")
+        call.model = request.model
         generation_request = GenerationRequest(
             params=fmt.sampling_params(request),
             messages=[m.for_template() for m in request.messages] if is_chat else None,
@@ -64,13 +68,13 @@ class Gateway:
     async def generate(self, request: ChatCompletionRequest | CompletionRequest, client: str,
                        endpoint: str) -> dict | AsyncIterator[bytes]:
         """A whole response dict, or (for stream=True) an iterator of SSE bytes."""
-        call = _Call(request.model, endpoint, time.perf_counter())
+        call = _Call(UNRESOLVED, endpoint, time.perf_counter())
         if self.settings.log_prompts:
             call.transcript = []
             call.prompt = request.single_prompt if isinstance(request, CompletionRequest) else \
                 [m.for_template() for m in request.messages]
         try:
-            generation = await self._submit(request, client)
+            generation = await self._submit(request, client, call)
         except ShukenError as exc:
             self._count(call, exc.status)
             raise
@@ -153,10 +157,11 @@ class Gateway:
                 log.info("generation cancelled by client", extra={"model": call.model, "endpoint": call.endpoint})
 
     async def embed(self, request: EmbeddingRequest) -> dict:
-        call = _Call(request.model, "embeddings", time.perf_counter())
+        call = _Call(UNRESOLVED, "embeddings", time.perf_counter())
         try:
             texts = request.texts
             engine = await self.host.engine_for(request.model, "embeddings")
+            call.model = request.model
             result = await engine.embed(texts)
             if request.dimensions is not None and result.vectors and request.dimensions != len(result.vectors[0]):
                 raise InvalidRequest(f"This model produces {len(result.vectors[0])}-dimensional embeddings; "

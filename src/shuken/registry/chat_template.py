@@ -2,7 +2,8 @@
 
 Templates come from model files, i.e. from whoever published the model, so they are untrusted code:
 the sandbox blocks attribute access to Python internals (`__class__`, `__globals__`, ...) and
-mutation of the objects passed in. A blocked template raises UnsafeChatTemplate; it never executes.
+mutation of the objects passed in. A blocked call or mutation raises UnsafeChatTemplate; a blocked
+attribute that is only printed renders as empty text. Either way no Python internals are reached.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ def render_chat_prompt(
         raise
     except TemplateError as exc:
         raise ChatTemplateFailed(f"The model's chat template failed to render: {exc}") from exc
+    except Exception as exc:  # templates are model-supplied code: e.g. {{ 1 + 'a' }} raises TypeError
+        raise ChatTemplateFailed(f"The model's chat template failed to render ({type(exc).__name__}: {exc}).") from exc
 
 
 def check_chat_template(template: str) -> str:

@@ -135,10 +135,7 @@ class ModelRegistry:
         manifest = self.get(name)
         with self.db.session() as session:
             session.delete(session.get(ModelRow, name))
-        # Only files Shuken itself placed under SHUKEN_HOME/models are deleted; user files are left alone.
-        if manifest.path and Path(manifest.path).parent == self.models_dir and Path(manifest.path).exists():
-            Path(manifest.path).unlink()
-        return manifest
+        return manifest  # the file stays where it is: it is the user's, and other names may share it
 
     # -- integrity -------------------------------------------------------------------------------
     def verify(self, manifest: ModelManifest, show_progress: bool = False) -> tuple[bool, str]:

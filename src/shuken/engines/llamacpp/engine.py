@@ -56,7 +56,7 @@ class LlamaCppEngine:
                 threads=self.settings.threads,
             )
         ))
-        self.scheduler = BatchScheduler(self.runtime, self.settings.max_queue, self.manifest.name, thread)
+        self.scheduler = BatchScheduler(self.runtime, self.settings.max_queue, thread)
 
     async def close(self) -> None:
         self._closed = True  # checked by submit: the vocabulary is about to be freed

@@ -38,10 +38,10 @@ class SamplerChain:
     """Owns a llama_sampler chain; free() must be called once the sequence ends."""
 
     def __init__(self, vocab, n_vocab: int, params: SamplingParams):
+        grammar = grammar_for(params.response_format)  # first: it may refuse, and then nothing is allocated
         chain_params = llama_cpp.llama_sampler_chain_default_params()
         chain_params.no_perf = True
         self.handle = llama_cpp.llama_sampler_chain_init(chain_params)
-        grammar = grammar_for(params.response_format)
         if grammar is not None:
             sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
             if not sampler:

@@ -98,10 +98,9 @@ class FairQueue:
 class BatchScheduler:
     """One model's sequences. Its state is guarded by the llama thread's condition."""
 
-    def __init__(self, runtime: LlamaRuntime, max_queue: int, name: str, thread: LlamaThread):
+    def __init__(self, runtime: LlamaRuntime, max_queue: int, thread: LlamaThread):
         self.runtime = runtime
         self.max_queue = max_queue
-        self.name = name
         self.waiting = FairQueue()
         self.running: dict[int, Sequence] = {}
         self.free_slots = deque(range(runtime.sequences))
@@ -130,10 +129,13 @@ class BatchScheduler:
     def queued(self) -> int:
         return self.waiting.size
 
-    def stop(self) -> None:
-        """Fail what is left and stop being stepped; blocks until the llama thread has done it."""
+    def refuse_new_work(self) -> None:
         with self._cond:
             self._stopping = True
+
+    def stop(self) -> None:
+        """Fail what is left and stop being stepped; blocks until the llama thread has done it."""
+        self.refuse_new_work()
         self.thread.call(self._shutdown).result()
 
     def _shutdown(self) -> None:

@@ -25,6 +25,8 @@ class Steppable(Protocol):
 
     def fail_everything(self, error: Exception) -> None: ...
 
+    def refuse_new_work(self) -> None: ...  # after a failure it cannot clean up: submit() then raises
+
 
 class LlamaThread:
     _shared: "LlamaThread | None" = None
@@ -90,4 +92,5 @@ class LlamaThread:
                         model.fail_everything(exc)
                     except Exception:
                         log.exception("could not clean up after the failure; the model stops being served")
+                        model.refuse_new_work()
                         self.detach(model)
