@@ -21,6 +21,9 @@ MALICIOUS_TEMPLATES = [
     "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
     "{{ ''.__class__.__base__.__subclasses__() }}",
     "{% set x = messages.append({'role': 'system', 'content': 'pwned'}) %}{{ messages }}",
+    "{{ 'a' * 10**9 }}",  # resource exhaustion: would freeze the server
+    "{{ [1] * 1000000 }}",
+    "{{ 9 ** 99999999 }}",
 ]
 
 

@@ -30,9 +30,32 @@ def _raise_exception(message: str) -> None:
     raise ChatTemplateFailed(f"The model's chat template rejected the conversation: {message}", param="messages")
 
 
+MAX_REPEAT = 100_000  # longest string or list a template may build with `*`
+MAX_POWER = 1_000  # largest exponent for `**`
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """Also refuses arithmetic that would eat memory or time: `'a' * 10**9` freezes a server otherwise.
+
+    (Jinja's sandbox already caps range() at 100,000 items.)
+    """
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > MAX_POWER:
+            raise SecurityError(f"exponent {right} is larger than {MAX_POWER}")
+        if operator == "*":
+            for sequence, count in ((left, right), (right, left)):
+                if isinstance(sequence, (str, list, tuple)) and isinstance(count, int) \
+                        and len(sequence) * count > MAX_REPEAT:
+                    raise SecurityError(f"repetition would build {len(sequence) * count} items")
+        return super().call_binop(context, operator, left, right)
+
+
 @lru_cache(maxsize=32)
 def _compile(source: str):
-    env = ImmutableSandboxedEnvironment(
+    env = _BoundedSandbox(
         trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"], autoescape=False
     )
     env.globals["raise_exception"] = _raise_exception
