@@ -175,10 +175,10 @@ def models_verify(name: Annotated[Optional[str], typer.Argument(help="One model;
 
 @models_app.command("remove")
 def models_remove(name: str):
-    """Remove a model from the registry (files outside SHUKEN_HOME/models are left on disk)."""
+    """Remove a model from the registry. Its file is left on disk; bundled models cannot be removed."""
     with services() as svc:
         manifest = svc.registry.remove(name)
-    err.print(f"Removed {manifest.name}")
+    err.print(f"Removed {manifest.name}" + (f"; its file stays at {manifest.path}" if manifest.path else ""))
 
 
 # -- keys ---------------------------------------------------------------------------------------------
