@@ -52,9 +52,8 @@ Event = TextDelta | Finished
 
 
 class Generation(Protocol):
-    """A submitted request: iterate its events; cancel() frees its slot at once."""
-
-    prompt_tokens: int
+    """A submitted request: iterate its events (the last, Finished, carries the token counts);
+    cancel() frees its slot at once."""
 
     def __aiter__(self) -> AsyncIterator[Event]: ...
 

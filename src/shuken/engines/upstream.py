@@ -89,12 +89,11 @@ class WholeGeneration:
         self.text = ((choice.get("message") or {}).get("content") if is_chat else choice.get("text")) or ""
         self.reason = choice.get("finish_reason") if choice.get("finish_reason") in ("stop", "length") else "stop"
         self.usage = data.get("usage") or {}
-        self.prompt_tokens = self.usage.get("prompt_tokens", 0)
 
     async def __aiter__(self):
         if self.text:
             yield TextDelta(self.text)
-        yield Finished(self.reason, self.prompt_tokens, self.usage.get("completion_tokens", 0))
+        yield Finished(self.reason, self.usage.get("prompt_tokens", 0), self.usage.get("completion_tokens", 0))
 
     def cancel(self) -> None:
         pass  # already complete: the upstream holds nothing for it
@@ -105,10 +104,9 @@ class UpstreamGeneration:
         self._response = response
         self._is_chat = is_chat
         self._engine = engine
-        self.prompt_tokens = 0
 
     async def __aiter__(self):
-        reason, completion_tokens, usage = "stop", 0, None
+        reason, prompt_tokens, completion_tokens, usage = "stop", 0, 0, None
         try:
             async for line in self._response.aiter_lines():
                 if not line.startswith("data:"):
@@ -130,9 +128,9 @@ class UpstreamGeneration:
         finally:
             await self.aclose()
         if usage:
-            self.prompt_tokens = usage.get("prompt_tokens", 0)
+            prompt_tokens = usage.get("prompt_tokens", 0)
             completion_tokens = usage.get("completion_tokens", completion_tokens)
-        yield Finished(reason if reason in ("stop", "length") else "stop", self.prompt_tokens, completion_tokens)
+        yield Finished(reason if reason in ("stop", "length") else "stop", prompt_tokens, completion_tokens)
 
     async def aclose(self) -> None:
         if not self._response.is_closed:

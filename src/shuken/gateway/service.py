@@ -69,11 +69,11 @@ class Gateway:
                        endpoint: str) -> dict | AsyncIterator[bytes]:
         """A whole response dict, or (for stream=True) an iterator of SSE bytes."""
         call = _Call(UNRESOLVED, endpoint, time.perf_counter())
-        if self.settings.log_prompts:
-            call.transcript = []
-            call.prompt = request.single_prompt if isinstance(request, CompletionRequest) else \
-                [m.for_template() for m in request.messages]
         try:
+            if self.settings.log_prompts:
+                call.transcript = []
+                call.prompt = request.single_prompt if isinstance(request, CompletionRequest) else \
+                    [m.for_template() for m in request.messages]
             generation = await self._submit(request, client, call)
         except ShukenError as exc:
             self._count(call, exc.status)

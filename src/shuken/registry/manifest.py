@@ -24,7 +24,3 @@ class ModelManifest(BaseModel):
     @property
     def capabilities(self) -> list[str]:
         return list(self.metadata.get("capabilities", []))
-
-    @property
-    def has_chat_template(self) -> bool:
-        return bool(self.metadata.get("chat_template"))

@@ -20,7 +20,6 @@ class LlamaGeneration:
     def __init__(self, seq: Sequence, scheduler: BatchScheduler):
         self._seq = seq
         self._scheduler = scheduler
-        self.prompt_tokens = len(seq.prompt)
 
     async def __aiter__(self):
         while True:
@@ -105,7 +104,7 @@ class LlamaCppEngine:
                 f"This model's maximum context length is {limit} tokens. However, you requested "
                 f"{len(tokens) + max_tokens} tokens ({len(tokens)} in the prompt, {max_tokens} in the completion). "
                 "Please reduce the length of the prompt or max_tokens.", param="max_tokens")
-        sampler = SamplerChain(self.runtime.vocab, self.runtime.n_vocab, params)
+        sampler = SamplerChain(self.runtime.vocab, params)
         seq = Sequence(
             client=request.client, prompt=tokens, max_tokens=max_tokens, sampler=sampler,
             text=TextStream(params.stop), loop=asyncio.get_running_loop(),

@@ -20,30 +20,23 @@ import llama_cpp
 from shuken.errors import Unavailable
 
 log = logging.getLogger("shuken.llamacpp")
-_LEVELS = {3: logging.WARNING, 4: logging.ERROR}  # ggml.h: DEBUG=1, INFO=2, WARN=3, ERROR=4, CONT=5
 _backend_lock = threading.Lock()
 _backend_ready = False
-
-
-@llama_cpp.llama_log_callback
-def _route_llama_log(level: int, text: bytes, _user_data) -> None:
-    # llama.cpp chats on stderr by default; keep only its warnings and errors, as JSON log records.
-    if level in _LEVELS and text:
-        log.log(_LEVELS[level], text.decode("utf-8", errors="replace").rstrip())
 
 
 def _init_backend() -> None:
     global _backend_ready
     with _backend_lock:
         if not _backend_ready:
-            llama_cpp.llama_backend_init()  # resets llama.cpp's logger, so route the log after it
-            llama_cpp.llama_log_set(_route_llama_log, ctypes.c_void_p(0))
+            llama_cpp.llama_backend_init()
             _backend_ready = True
 
 
 @contextmanager
 def native_stderr_to_log():
     """Capture what C code writes to fd 2 while loading (llama.cpp prints its whole model dump there).
+
+    llama_log_set() is not enough: with this build the loader writes to fd 2 regardless (measured).
 
     Our own JSON log lines written meanwhile are passed through; llama.cpp's lines become DEBUG
     records, except those that mention an error, which become warnings.
@@ -86,7 +79,6 @@ class LlamaRuntime:
         if not self.model:
             raise Unavailable(f"llama.cpp could not load {path}; is it a valid GGUF for this llama.cpp version?")
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
-        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
         trained = llama_cpp.llama_model_n_ctx_train(self.model)
         self.context_per_sequence = min(context_per_sequence, trained) if trained > 0 else context_per_sequence
         self.batch_tokens = max(batch_tokens, sequences)

@@ -37,7 +37,7 @@ def grammar_for(response_format: dict | None) -> str | None:
 class SamplerChain:
     """Owns a llama_sampler chain; free() must be called once the sequence ends."""
 
-    def __init__(self, vocab, n_vocab: int, params: SamplingParams):
+    def __init__(self, vocab, params: SamplingParams):
         grammar = grammar_for(params.response_format)  # first: it may refuse, and then nothing is allocated
         chain_params = llama_cpp.llama_sampler_chain_default_params()
         chain_params.no_perf = True
