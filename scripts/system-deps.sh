@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages Shuken needs, installed only when missing (runs as root on our machines).
 set -euo pipefail
-needed=(build-essential cmake git python3-venv)
+needed=(
+  build-essential cmake git python3-venv
+  # OCR for scanned PDFs and images, with the language packs Shuken serves
+  tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn tesseract-ocr-ara tesseract-ocr-hin tesseract-ocr-fra tesseract-ocr-chi-sim
+  # fonts to render the multilingual test fixtures (CJK, Arabic shaping via raqm, Devanagari)
+  fonts-noto-cjk fonts-noto-core fonts-hosny-amiri libraqm0
+)
 missing=()
 for package in "${needed[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

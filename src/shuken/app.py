@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -10,11 +11,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from shuken import __version__
-from shuken.api import health, openai_routes
+from shuken.api import health, knowledge_routes, openai_routes
 from shuken.api.errors import install_error_handlers
 from shuken.config import Settings
 from shuken.errors import ShukenError
-from shuken.gateway.host import ModelHost
 from shuken.gateway.service import Gateway
 from shuken.services import Services
 
@@ -62,17 +62,22 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         except ShukenError as exc:
             app.state.not_ready_reason = exc.message
             logging.getLogger("shuken").error("default model not loaded", extra={"error": exc.message})
+        # Ingestion jobs run in this process: queued ones, and any a crashed process left unfinished.
+        jobs = asyncio.create_task(services.knowledge.runner.serve_forever(), name="ingest-jobs")
         yield
+        jobs.cancel()
+        await asyncio.gather(jobs, return_exceptions=True)
         await app.state.gateway.host.close()
         services.close()
 
     app = FastAPI(title="Shuken", version=__version__, lifespan=lifespan)
     app.state.services = services
-    app.state.gateway = Gateway(ModelHost(services.registry, settings), settings)
+    app.state.gateway = Gateway(services.host, settings)
     app.state.ready = False
     app.state.not_ready_reason = "starting"
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(openai_routes.router)
+    app.include_router(knowledge_routes.router)
     app.add_middleware(AccessLog)
     return app

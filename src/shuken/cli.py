@@ -1,4 +1,4 @@
-"""The `shuken` command: serve, models, keys, chat, db. Secrets and data go to stdout; messages to stderr."""
+"""The `shuken` command: serve, models, keys, chat, db (knowledge commands live in cli_knowledge). Secrets and data go to stdout; messages to stderr."""
 
 from __future__ import annotations
 
@@ -186,10 +186,12 @@ def models_remove(name: str):
 def keys_create(
     name: Annotated[str, typer.Option("--name", help="Who or what uses the key.")],
     role: Annotated[str, typer.Option(help="admin or user.")] = "user",
+    group: Annotated[Optional[list[str]], typer.Option(
+        "--group", help="A group the key's holder belongs to (repeatable); restricted collections check it.")] = None,
 ):
     """Create a key. The secret is printed once, alone on stdout; only its hash is stored."""
     with services() as svc:
-        key, secret = svc.keys.create(name, role)
+        key, secret = svc.keys.create(name, role, groups=group or ())
     err.print(f"Created key {key.id} '{key.name}' ({key.role}). It is shown only now; store it safely.")
     print(secret)
 
@@ -201,9 +203,9 @@ def keys_list(as_json: JsonOpt = False):
         keys = svc.keys.list()
     if as_json:
         return _print_json([k.as_dict() for k in keys])
-    table = Table("id", "name", "prefix", "role", "created", "status")
+    table = Table("id", "name", "prefix", "role", "groups", "created", "status")
     for k in keys:
-        table.add_row(str(k.id), k.name, k.prefix + "…", k.role, k.created_at.strftime("%Y-%m-%d %H:%M"),
+        table.add_row(str(k.id), k.name, k.prefix + "…", k.role, ", ".join(k.groups), k.created_at.strftime("%Y-%m-%d %H:%M"),
                       "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d}")
     out.print(table)
 
@@ -282,3 +284,7 @@ def chat(
 
 if __name__ == "__main__":
     app()
+
+
+# The knowledge commands register themselves on `app` (kept in their own module for size).
+from shuken import cli_knowledge  # noqa: E402,F401

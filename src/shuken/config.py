@@ -41,6 +41,18 @@ class Settings(BaseSettings):
         default_factory=dict, description="Bearer keys for upstream models, by Shuken model name (JSON in env)."
     )
 
+    # Know: embeddings, chunking, relevance, uploads.
+    embedding_model: str = Field(default="multilingual-e5-small", description="Embeds chunks and questions.")
+    chunk_units: int = Field(default=320, ge=32, le=2000, description="Chunk budget in approximate model tokens.")
+    min_relevance: float = Field(
+        default=0.80, ge=-1, le=1,
+        description="Cosine similarity a passage needs before an answer may rest on it (calibrated in bench/).")
+    upload_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1, description="Largest single uploaded file.")
+    upload_max_request_bytes: int = Field(default=1024 * 1024 * 1024, ge=1, description="Largest upload request.")
+    upload_max_files: int = Field(default=200, ge=1, description="Most files per upload request (after unzip).")
+    archive_max_bytes: int = Field(default=500 * 1024 * 1024, ge=1, description="Most bytes a .zip may expand to.")
+    job_stale_seconds: float = Field(default=30.0, gt=0, description="A running job silent this long is resumed.")
+
     log_level: str = "INFO"
     log_prompts: bool = Field(default=False, description="Log prompt and completion text (off: privacy).")
 
@@ -64,6 +76,10 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return f"sqlite:///{self.home_dir / 'shuken.db'}"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.home_dir / "files"
 
     @property
     def models_dir(self) -> Path:

@@ -71,3 +71,9 @@ class ModelIntegrityError(ShukenError):
     status = 503
     type = "server_error"
     code = "model_integrity"
+
+
+class PayloadTooLarge(ShukenError):
+    status = 413
+    type = "invalid_request_error"
+    code = "payload_too_large"

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shuken.config import Settings
+from shuken.gateway.host import ModelHost
 from shuken.governance.keys import KeyService
+from shuken.knowledge.service import KnowledgeService
 from shuken.registry import ModelRegistry
 from shuken.store import Database
 
@@ -16,12 +18,16 @@ class Services:
     db: Database
     keys: KeyService
     registry: ModelRegistry
+    host: ModelHost
+    knowledge: KnowledgeService
 
     @classmethod
     def open(cls, settings: Settings) -> "Services":
         db = Database(settings.database_url)
         db.prepare()
-        return cls(settings, db, KeyService(db), ModelRegistry(db, settings.models_dir))
+        registry = ModelRegistry(db, settings.models_dir)
+        host = ModelHost(registry, settings)
+        return cls(settings, db, KeyService(db), registry, host, KnowledgeService(db, settings, host))
 
     def close(self) -> None:
         self.db.dispose()

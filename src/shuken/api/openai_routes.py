@@ -11,6 +11,8 @@ from fastapi.responses import Response, StreamingResponse
 from shuken.api.auth import require_key
 from shuken.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from shuken.governance.keys import ApiKey
+from shuken.knowledge.access import Subject
+from shuken.knowledge.answering import grounded_answer
 
 router = APIRouter(prefix="/v1")
 Key = Annotated[ApiKey, Depends(require_key)]
@@ -38,7 +40,12 @@ async def until_disconnected(request: Request, work):
 
 
 async def _generate(request: Request, body, key: ApiKey, endpoint: str):
-    work = _gateway(request).generate(body, client=f"key-{key.id}", endpoint=endpoint)
+    client = f"key-{key.id}"
+    if getattr(body, "knowledge", None) is not None:
+        work = grounded_answer(_gateway(request), request.app.state.services.knowledge,
+                               Subject.from_api_key(key), body, client, endpoint)
+    else:
+        work = _gateway(request).generate(body, client=client, endpoint=endpoint)
     result = await (work if body.stream else until_disconnected(request, work))
     if isinstance(result, (dict, Response)):
         return result

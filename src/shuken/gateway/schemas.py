@@ -108,8 +108,16 @@ class SamplingFields(_Request):
         return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
 
 
+class KnowledgeOptions(_Request):
+    """Shuken extension (`extra_body={"knowledge": ...}`): answer from these collections, with citations."""
+
+    collections: list[str] = Field(min_length=1, max_length=20)
+    k: int = Field(default=5, ge=1, le=20)
+
+
 class ChatCompletionRequest(SamplingFields):
     messages: list[ChatMessage] = Field(min_length=1)
+    knowledge: KnowledgeOptions | None = None
     max_completion_tokens: int | None = Field(default=None, ge=1)
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None

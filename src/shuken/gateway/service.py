@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import AsyncIterator, Protocol
 
 from shuken.config import Settings
 from shuken.engines.base import Finished, GenerationRequest, TextDelta
@@ -33,10 +33,32 @@ class _Call:
     first: float | None = None  # when the first text arrived
     prompt: object = None
     transcript: list[str] | None = None
+class ResponseDecorator(Protocol):
+    """Rewrites generated text as it passes (e.g. drops invalid citation markers) and annotates the final
+    response or final stream chunk (e.g. with `citations`). Pure: no I/O."""
+
+    def feed(self, text: str) -> str: ...
+    def flush(self) -> str: ...
+    def annotate(self, payload: dict) -> None: ...
+
+
 CLIENT_CLOSED = 499  # nginx's status for "client closed the connection before the response was complete"
 # Metric label for calls that fail before their model is known: client-chosen names must not become
 # label values, or anyone with a key could grow /metrics (and server memory) without bound.
 UNRESOLVED = "_unresolved"
+
+
+class _Events:
+    """Wraps an async iterator of engine events with the `cancel()` a live generation offers."""
+
+    def __init__(self, iterator):
+        self._iterator = iterator
+
+    def __aiter__(self):
+        return self._iterator.__aiter__()
+
+    def cancel(self) -> None:
+        pass
 
 
 class Gateway:
@@ -66,7 +88,7 @@ class Gateway:
         return await engine.submit(generation_request)
 
     async def generate(self, request: ChatCompletionRequest | CompletionRequest, client: str,
-                       endpoint: str) -> dict | AsyncIterator[bytes]:
+                       endpoint: str, decorator: ResponseDecorator | None = None) -> dict | AsyncIterator[bytes]:
         """A whole response dict, or (for stream=True) an iterator of SSE bytes."""
         call = _Call(UNRESOLVED, endpoint, time.perf_counter())
         try:
@@ -80,8 +102,24 @@ class Gateway:
             raise
         shaper = fmt.shaper_for(request, request.model)
         if request.stream:
-            return self._stream(generation, shaper, call)
-        return await self._collect(generation, shaper, call)
+            return self._stream(generation, shaper, call, decorator)
+        return await self._collect(generation, shaper, call, decorator)
+
+    async def fixed_reply(self, request: ChatCompletionRequest, text: str, endpoint: str,
+                          decorator: ResponseDecorator | None = None) -> dict | AsyncIterator[bytes]:
+        """Answer with a known text without running the model (e.g. "nothing relevant was found"),
+        shaped exactly like a generated answer, streamed or not."""
+        await self.host.engine_for(request.model, "chat")  # same 404/400 as a generated answer
+        call = _Call(request.model, endpoint, time.perf_counter())
+
+        async def events():
+            yield TextDelta(text)
+            yield Finished("stop", 0, 0)
+
+        shaper = fmt.shaper_for(request, request.model)
+        if request.stream:
+            return self._stream(_Events(events()), shaper, call, decorator)
+        return await self._collect(_Events(events()), shaper, call, decorator)
 
     def _count(self, call: "_Call", status: int) -> None:
         self.metrics.requests.labels(call.model, call.endpoint, str(status)).inc()
@@ -108,7 +146,7 @@ class Gateway:
         if call.transcript is not None:
             call.transcript.append(text)
 
-    async def _collect(self, generation, shaper, call: "_Call") -> dict:
+    async def _collect(self, generation, shaper, call: "_Call", decorator: ResponseDecorator | None) -> dict:
         parts, finished = [], None
         try:
             async for event in generation:
@@ -127,9 +165,15 @@ class Gateway:
             if finished is None:
                 generation.cancel()
         self._finish(call, finished)
-        return shaper.response("".join(parts), finished)
+        text = "".join(parts)
+        if decorator is None:
+            return shaper.response(text, finished)
+        response = shaper.response(decorator.feed(text) + decorator.flush(), finished)
+        decorator.annotate(response)
+        return response
 
-    async def _stream(self, generation, shaper, call: "_Call") -> AsyncIterator[bytes]:
+    async def _stream(self, generation, shaper, call: "_Call",
+                      decorator: ResponseDecorator | None) -> AsyncIterator[bytes]:
         settled = False  # finished or failed, i.e. the engine holds nothing for us
         try:
             opening = shaper.first_chunk()
@@ -138,11 +182,19 @@ class Gateway:
             async for event in generation:
                 if isinstance(event, TextDelta):
                     self._on_text(call, event.text)
-                    yield fmt.sse(shaper.text_chunk(event.text))
+                    text = decorator.feed(event.text) if decorator else event.text
+                    if text:
+                        yield fmt.sse(shaper.text_chunk(text))
                 else:
                     settled = True
                     self._finish(call, event)
-                    for chunk in shaper.final_chunks(event):
+                    rest = decorator.flush() if decorator else ""
+                    if rest:
+                        yield fmt.sse(shaper.text_chunk(rest))
+                    chunks = shaper.final_chunks(event)
+                    if decorator:
+                        decorator.annotate(chunks[0])  # the chunk that carries finish_reason
+                    for chunk in chunks:
                         yield fmt.sse(chunk)
             yield fmt.sse("[DONE]")
         except ShukenError as exc:

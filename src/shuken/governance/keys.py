@@ -29,6 +29,7 @@ class ApiKey:
     role: str
     created_at: datetime
     revoked_at: datetime | None
+    groups: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -40,6 +41,7 @@ class ApiKey:
             "name": self.name,
             "prefix": self.prefix,
             "role": self.role,
+            "groups": list(self.groups),
             "created_at": self.created_at.isoformat(),
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
         }
@@ -50,26 +52,28 @@ def _hash(secret: str) -> str:
 
 
 def _from_row(row: ApiKeyRow) -> ApiKey:
-    return ApiKey(row.id, row.name, row.prefix, row.role, row.created_at, row.revoked_at)
+    return ApiKey(row.id, row.name, row.prefix, row.role, row.created_at, row.revoked_at, tuple(row.groups or ()))
 
 
 class KeyService:
     def __init__(self, db: Database):
         self.db = db
 
-    def create(self, name: str, role: str = "user") -> tuple[ApiKey, str]:
+    def create(self, name: str, role: str = "user", groups: list[str] | tuple[str, ...] = ()) -> tuple[ApiKey, str]:
         """Return the stored key and its secret; the secret cannot be recovered afterwards."""
         name = name.strip()
         if not name:
             raise InvalidRequest("A key needs a non-empty name.", param="name")
         if role not in ROLES:
             raise InvalidRequest(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.", param="role")
+        groups = sorted({group.strip() for group in groups if group.strip()})
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         row = ApiKeyRow(
             name=name,
             prefix=secret[: len(SECRET_PREFIX) + 6],
             secret_hash=_hash(secret),
             role=role,
+            groups=groups,
             created_at=datetime.now(timezone.utc),
         )
         with self.db.session() as session:

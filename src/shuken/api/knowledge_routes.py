@@ -1,0 +1,106 @@
+"""/v1 knowledge routes: collections, documents (multipart upload → durable job), jobs and search.
+Routers only parse and shape; the knowledge service decides and checks permission."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUpload
+from starlette.formparsers import MultiPartException
+
+from shuken.api.auth import require_key
+from shuken.errors import InvalidRequest, PayloadTooLarge
+from shuken.governance.keys import ApiKey
+from shuken.knowledge.access import Subject
+from shuken.knowledge.retrieval import Mode
+
+router = APIRouter(prefix="/v1")
+
+
+def caller(key: Annotated[ApiKey, Depends(require_key)]) -> Subject:
+    return Subject.from_api_key(key)
+
+
+Caller = Annotated[Subject, Depends(caller)]
+
+
+def _knowledge(request: Request):
+    return request.app.state.services.knowledge
+
+
+class NewCollection(BaseModel):
+    name: str
+    description: str = ""
+    groups: list[str] = Field(default_factory=list, description="Restrict reading to these groups.")
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=4000)
+    k: int = Field(default=10, ge=1, le=50)
+    mode: Mode = "hybrid"
+
+
+@router.post("/collections", status_code=201)
+async def create_collection(body: NewCollection, request: Request, subject: Caller):
+    return _knowledge(request).create_collection(subject, body.name, body.description, body.groups)
+
+
+@router.get("/collections")
+async def list_collections(request: Request, subject: Caller):
+    return {"object": "list", "data": _knowledge(request).list_collections(subject)}
+
+
+@router.get("/collections/{name}")
+async def get_collection(name: str, request: Request, subject: Caller):
+    return _knowledge(request).get_collection(subject, name)
+
+
+@router.delete("/collections/{name}")
+async def delete_collection(name: str, request: Request, subject: Caller):
+    return _knowledge(request).delete_collection(subject, name)
+
+
+@router.post("/collections/{name}/documents", status_code=202)
+async def upload_documents(name: str, request: Request, subject: Caller):
+    """Multipart form, field `files` (repeatable). The body is parsed here, after its declared size has been
+    checked, so an oversized upload is refused before it is spooled to disk."""
+    settings = request.app.state.services.settings
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.upload_max_request_bytes:
+        raise PayloadTooLarge(f"The upload is {declared} bytes; one request may carry at most "
+                              f"{settings.upload_max_request_bytes}. Send the files in several requests.",
+                              param="files")
+    try:
+        form = await request.form(max_files=settings.upload_max_files + 1, max_fields=50)
+    except MultiPartException as exc:
+        raise InvalidRequest(f"Malformed multipart upload: {exc.message}", param="files") from None
+    try:
+        files = [item for item in form.getlist("files") if isinstance(item, StarletteUpload)]
+        uploaded = [(f.filename or "", f.file) for f in files]
+        return await run_in_threadpool(_knowledge(request).submit_uploads, subject, name, uploaded)
+    finally:
+        await form.close()
+
+
+@router.get("/collections/{name}/documents")
+async def list_documents(name: str, request: Request, subject: Caller):
+    return {"object": "list", "data": _knowledge(request).list_documents(subject, name)}
+
+
+@router.delete("/collections/{name}/documents/{document_id}")
+async def delete_document(name: str, document_id: int, request: Request, subject: Caller):
+    return _knowledge(request).delete_document(subject, name, document_id)
+
+
+@router.get("/jobs/{job_id}")
+async def get_job(job_id: str, request: Request, subject: Caller):
+    return _knowledge(request).job(subject, job_id)
+
+
+@router.post("/collections/{name}/search")
+async def search(name: str, body: SearchRequest, request: Request, subject: Caller):
+    hits = await _knowledge(request).search(subject, [name], body.query, body.k, body.mode)
+    return {"object": "list", "data": [hit.as_api() for hit in hits]}

@@ -1,0 +1,1 @@
+"""Know: ingest documents, index them per language, retrieve with access checks, answer with citations."""

@@ -1,0 +1,90 @@
+"""Who may read which collection, expressed as SQL so every retrieval path composes it into its own query.
+
+There is exactly one rule, `readable_collection_ids(subject)`; keyword search, vector search, document
+listings, citations and single-collection checks all build on it. Nothing searches first and filters later.
+The governance issue replaces how a Subject is obtained (users, groups, scopes); the rule's shape stays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, and_, or_, select, true
+from sqlalchemy.orm import Session
+
+from shuken.errors import Forbidden, NotFound
+from shuken.store.tables import CollectionGrantRow, CollectionRow
+
+DEFAULT_WORKSPACE = "default"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The caller of a knowledge operation."""
+
+    key_id: int | None
+    workspace: str = DEFAULT_WORKSPACE
+    groups: frozenset[str] = field(default_factory=frozenset)
+    is_admin: bool = False
+
+    @classmethod
+    def system(cls, workspace: str = DEFAULT_WORKSPACE) -> "Subject":
+        """The local operator using the CLI on the server's own machine: an administrator of the workspace."""
+        return cls(key_id=None, workspace=workspace, is_admin=True)
+
+    @classmethod
+    def from_api_key(cls, key) -> "Subject":
+        return cls(key_id=key.id, groups=frozenset(key.groups), is_admin=key.role == "admin")
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+
+
+def readable_condition(subject: Subject):
+    """The WHERE condition on `collections` selecting exactly what the subject may read."""
+    in_workspace = CollectionRow.workspace == subject.workspace
+    if subject.is_admin:
+        return and_(in_workspace, true())
+    granted = select(CollectionGrantRow.collection_id).where(CollectionGrantRow.group_name.in_(sorted(subject.groups)))
+    return and_(in_workspace, or_(CollectionRow.restricted.is_(False), CollectionRow.id.in_(granted)))
+
+
+def readable_collection_ids(subject: Subject) -> Select:
+    """A sub-select of collection ids the subject may read, for `.in_(...)` inside a data query."""
+    return select(CollectionRow.id).where(readable_condition(subject))
+
+
+def decide_read(session: Session, subject: Subject, collection: CollectionRow) -> Decision:
+    """(allowed, reason) for one collection, evaluated with the same SQL rule as every search."""
+    allowed = session.scalar(
+        select(CollectionRow.id).where(CollectionRow.id == collection.id, readable_condition(subject))
+    ) is not None
+    if allowed:
+        if subject.is_admin:
+            return Decision(True, f"administrator of workspace '{subject.workspace}'")
+        if not collection.restricted:
+            return Decision(True, "the collection is open to its whole workspace")
+        return Decision(True, "a member of a group the collection is shared with")
+    groups = session.scalars(
+        select(CollectionGrantRow.group_name).where(CollectionGrantRow.collection_id == collection.id)
+    ).all()
+    return Decision(False, f"the collection '{collection.name}' is restricted to group(s) "
+                           f"{', '.join(sorted(groups)) or '(none)'}, and this key is in none of them")
+
+
+def find_collection(session: Session, subject: Subject, name: str) -> CollectionRow:
+    """The named collection in the subject's workspace, if the subject may read it; else NotFound/Forbidden."""
+    row = session.scalar(
+        select(CollectionRow).where(CollectionRow.workspace == subject.workspace, CollectionRow.name == name)
+    )
+    if row is None:
+        raise NotFound(f"No collection named '{name}'. List collections with GET /v1/collections "
+                       "or `shuken collections list`.", param="collection", code="collection_not_found")
+    decision = decide_read(session, subject, row)
+    if not decision.allowed:
+        raise Forbidden(f"Not allowed to read '{name}': {decision.reason}.", param="collection",
+                        code="collection_forbidden")
+    return row

@@ -1,0 +1,49 @@
+"""Answers grounded in a workspace's documents: retrieve for the last user message, keep only passages
+above the relevance threshold, then either generate with numbered sources or say plainly that nothing
+relevant was found (without asking the model, which would invent an answer)."""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+from shuken.gateway.schemas import ChatCompletionRequest, ChatMessage
+from shuken.gateway.service import Gateway
+from shuken.knowledge.access import Subject
+from shuken.knowledge.grounding import (
+    CitationFilter, citations, grounded_messages, last_user_text, not_found_answer,
+)
+from shuken.knowledge.retrieval import Hit
+from shuken.knowledge.service import KnowledgeService
+
+
+class CitationDecorator:
+    def __init__(self, hits: list[Hit]):
+        self.hits = hits
+        self.filter = CitationFilter(len(hits))
+
+    def feed(self, text: str) -> str:
+        return self.filter.feed(text)
+
+    def flush(self) -> str:
+        return self.filter.flush()
+
+    def annotate(self, payload: dict) -> None:
+        payload["citations"] = citations(self.hits, self.filter.cited)
+
+
+async def grounded_answer(gateway: Gateway, knowledge: KnowledgeService, subject: Subject,
+                          request: ChatCompletionRequest, client: str,
+                          endpoint: str = "chat") -> dict | AsyncIterator[bytes]:
+    options = request.knowledge
+    messages = [m.for_template() for m in request.messages]
+    question = last_user_text(messages)
+    hits = await knowledge.search(subject, options.collections, question, options.k) if question.strip() else []
+    threshold = knowledge.settings.min_relevance
+    relevant = [hit for hit in hits if hit.similarity is not None and hit.similarity >= threshold]
+    if not relevant:
+        return await gateway.fixed_reply(request, not_found_answer(question), endpoint, CitationDecorator([]))
+    grounded = request.model_copy(update={
+        "messages": [ChatMessage.model_validate(m) for m in grounded_messages(messages, relevant)],
+        "knowledge": None,
+    })
+    return await gateway.generate(grounded, client, endpoint, CitationDecorator(relevant))

@@ -1,0 +1,120 @@
+"""The search index behind one narrow interface: keyword terms and dense vectors per chunk.
+
+`SqliteIndex` is the embedded default: FTS5 (bm25) over our own normalised terms in the same SQLite
+database, and vectors stored beside the chunks, searched exactly with NumPy from a per-collection matrix
+that is reloaded when the collection's generation changes. A PostgreSQL + pgvector backend implements the
+same methods. Every search takes the permission sub-select and composes it into its own query.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Select, column, delete, func, literal_column, select, table, text
+from sqlalchemy.orm import Session
+
+from shuken.store.tables import ChunkRow, ChunkVectorRow
+
+_fts = table("chunk_terms", column("rowid"), column("terms"))
+_MATCH = text("chunk_terms MATCH :match")
+
+
+def fts_query(terms: list[str]) -> str:
+    """OR of quoted terms: FTS5 query syntax cannot be injected through a quoted string."""
+    unique = dict.fromkeys(term.replace('"', '""') for term in terms if term)
+    return " OR ".join(f'"{term}"' for term in unique)
+
+
+@dataclass(frozen=True)
+class AllowedCollection:
+    id: int
+    generation: int
+
+
+@dataclass
+class _Matrix:
+    generation: int
+    chunk_ids: np.ndarray  # int64[n]
+    vectors: np.ndarray  # float32[n, d]
+    row_of: dict[int, int]
+
+
+class SqliteIndex:
+    def __init__(self) -> None:
+        self._matrices: dict[int, _Matrix] = {}
+        self._lock = threading.Lock()
+
+    # -- writes (inside the caller's transaction) -----------------------------------------------------
+    def add_chunk(self, session: Session, chunk_id: int, collection_id: int, terms: list[str],
+                  vector: np.ndarray) -> None:
+        session.execute(_fts.insert().values(rowid=chunk_id, terms=" ".join(terms)))
+        session.add(ChunkVectorRow(chunk_id=chunk_id, collection_id=collection_id,
+                                   vector=np.asarray(vector, dtype=np.float32).tobytes()))
+
+    def remove_chunks(self, session: Session, chunk_ids: Select) -> None:
+        """Keyword entries are removed explicitly (FTS5 tables have no foreign keys); vectors cascade with
+        their chunks but are deleted here too so the caller's order of deletes does not matter."""
+        session.execute(delete(_fts).where(_fts.c.rowid.in_(chunk_ids)))
+        session.execute(delete(ChunkVectorRow).where(ChunkVectorRow.chunk_id.in_(chunk_ids)))
+
+    # -- reads ------------------------------------------------------------------------------------------
+    def keyword_search(self, session: Session, allowed_ids: Select, terms: list[str],
+                       limit: int) -> list[tuple[int, float]]:
+        match = fts_query(terms)
+        if not match:
+            return []
+        score = func.bm25(literal_column("chunk_terms")).label("score")
+        query = (select(_fts.c.rowid, score)
+                 .join(ChunkRow, ChunkRow.id == _fts.c.rowid)
+                 .where(_MATCH, ChunkRow.collection_id.in_(allowed_ids))
+                 .order_by(score).limit(limit))
+        # bm25() is lower-is-better in SQLite; report higher-is-better.
+        return [(int(chunk_id), -float(value)) for chunk_id, value in session.execute(query, {"match": match})]
+
+    def _matrix(self, session: Session, collection: AllowedCollection) -> _Matrix:
+        with self._lock:
+            cached = self._matrices.get(collection.id)
+            if cached is not None and cached.generation == collection.generation:
+                return cached
+        rows = session.execute(select(ChunkVectorRow.chunk_id, ChunkVectorRow.vector)
+                               .where(ChunkVectorRow.collection_id == collection.id)
+                               .order_by(ChunkVectorRow.chunk_id)).all()
+        chunk_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        vectors = (np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), -1)
+                   if rows else np.zeros((0, 0), dtype=np.float32))
+        matrix = _Matrix(collection.generation, chunk_ids, vectors, {int(c): i for i, c in enumerate(chunk_ids)})
+        with self._lock:
+            self._matrices[collection.id] = matrix
+        return matrix
+
+    def vector_search(self, session: Session, allowed: list[AllowedCollection], query: np.ndarray,
+                      limit: int) -> list[tuple[int, float]]:
+        """Exact cosine search over the allowed collections only (their ids come from the permission query)."""
+        found: list[tuple[int, float]] = []
+        for collection in allowed:
+            matrix = self._matrix(session, collection)
+            if not len(matrix.chunk_ids):
+                continue
+            scores = matrix.vectors @ query
+            top = min(limit, len(scores))
+            best = np.argpartition(-scores, top - 1)[:top]
+            found.extend((int(matrix.chunk_ids[i]), float(scores[i])) for i in best)
+        found.sort(key=lambda pair: -pair[1])
+        return found[:limit]
+
+    def similarities(self, session: Session, allowed: list[AllowedCollection], query: np.ndarray,
+                     chunk_ids: list[int]) -> dict[int, float]:
+        result: dict[int, float] = {}
+        for collection in allowed:
+            matrix = self._matrix(session, collection)
+            for chunk_id in chunk_ids:
+                row = matrix.row_of.get(chunk_id)
+                if row is not None:
+                    result[chunk_id] = float(matrix.vectors[row] @ query)
+        return result
+
+    def forget(self, collection_id: int) -> None:
+        with self._lock:
+            self._matrices.pop(collection_id, None)

@@ -1,0 +1,206 @@
+"""Indexing one file into a collection: hash → parse → drop duplicate paragraphs → chunk → language and
+terms → embed → one write transaction.
+
+The write transaction replaces a changed document's old chunks, keyword entries, vectors and fingerprints
+and records the job file's outcome together, so a crash leaves either the old version or the new one, and
+a resumed job never indexes a file twice. Slow work (parsing, OCR, embedding) happens before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from shuken.knowledge import dedup
+from shuken.knowledge.chunking import ChunkDraft, chunk_blocks
+from shuken.knowledge.embedding import Embedder
+from shuken.knowledge.files import FileStore, sha256_file
+from shuken.knowledge.index import SqliteIndex
+from shuken.knowledge.languages import index_terms
+from shuken.knowledge.languages.detect import detect_language
+from shuken.knowledge.parsing import DocumentParseError, ParsedDocument, parse_file
+from shuken.store import Database
+from shuken.store.tables import (
+    ChunkRow, CollectionRow, DocumentRow, DuplicateSourceRow, IngestJobFileRow, ParagraphFingerprintRow,
+)
+
+log = logging.getLogger("shuken.knowledge")
+
+
+@dataclass
+class FileOutcome:
+    status: str  # indexed | replaced | unchanged | error
+    document_id: int | None = None
+    pages: int = 0
+    ocr_pages: int = 0
+    chunks: int = 0
+    duplicates: int = 0
+    error: str | None = None
+
+
+@dataclass
+class _Prepared:
+    parsed: ParsedDocument
+    drafts: list[ChunkDraft]
+    languages: list[str]
+    terms: list[list[str]]
+    fingerprints: list[dedup.Fingerprint]
+    duplicate_sources: Counter  # document id → paragraphs skipped because that document has them
+    duplicates: int
+
+
+def index_text(draft: ChunkDraft) -> str:
+    """What keyword and dense indexing see: the section heading gives a chunk its context."""
+    return f"{draft.heading}\n{draft.text}" if draft.heading else draft.text
+
+
+def remove_document_chunks(session: Session, index: SqliteIndex, document_id: int) -> None:
+    chunk_ids = select(ChunkRow.id).where(ChunkRow.document_id == document_id)
+    index.remove_chunks(session, chunk_ids)
+    session.execute(delete(ChunkRow).where(ChunkRow.document_id == document_id))
+    session.execute(delete(ParagraphFingerprintRow).where(ParagraphFingerprintRow.document_id == document_id))
+    session.execute(delete(DuplicateSourceRow).where(DuplicateSourceRow.document_id == document_id))
+
+
+def bump_generation(session: Session, collection_id: int) -> None:
+    session.execute(update(CollectionRow).where(CollectionRow.id == collection_id)
+                    .values(generation=CollectionRow.generation + 1))
+
+
+def release_file_if_unused(session: Session, files: FileStore, content_hash: str) -> None:
+    still_used = session.scalar(select(func.count()).select_from(DocumentRow)
+                                .where(DocumentRow.content_hash == content_hash))
+    pending = session.scalar(select(func.count()).select_from(IngestJobFileRow).where(
+        IngestJobFileRow.path == str(files.path_for(content_hash)), IngestJobFileRow.status == "pending"))
+    if not still_used and not pending:
+        files.remove(content_hash)
+
+
+class Indexer:
+    def __init__(self, db: Database, index: SqliteIndex, files: FileStore, embedder: Embedder, chunk_units: int):
+        self.db = db
+        self.index = index
+        self.files = files
+        self.embedder = embedder
+        self.chunk_units = chunk_units
+
+    async def ingest(self, collection_id: int, name: str, path: Path, *, force: bool = False,
+                     submitted_by: int | None = None, job_file_id: int | None = None) -> FileOutcome:
+        try:
+            content_hash = await asyncio.to_thread(sha256_file, path)
+        except OSError as exc:
+            return self._record(job_file_id, FileOutcome("error", error=f"cannot read {name}: {exc.strerror}"))
+        with self.db.session() as session:
+            existing = session.scalar(select(DocumentRow).where(DocumentRow.collection_id == collection_id,
+                                                                DocumentRow.name == name))
+            existing_id = existing.id if existing else None
+            if existing and existing.content_hash == content_hash and not force:
+                return self._record(job_file_id, FileOutcome("unchanged", existing.id, existing.pages or 0),
+                                    session)
+        try:
+            parsed = await asyncio.to_thread(parse_file, path, name)
+            prepared = await asyncio.to_thread(self._prepare, parsed, collection_id, existing_id)
+            vectors = await self.embedder.embed_passages([index_text(d) for d in prepared.drafts])
+            await asyncio.to_thread(self.files.put_file, path, content_hash)
+        except DocumentParseError as exc:
+            return self._record(job_file_id, FileOutcome("error", error=str(exc)))
+        except OSError as exc:
+            return self._record(job_file_id, FileOutcome("error", error=f"cannot read {name}: {exc}"))
+        except Exception as exc:  # a parser bug must cost one file, not the batch
+            log.exception("unexpected ingestion failure", extra={"document": name})
+            return self._record(job_file_id, FileOutcome("error", error=f"{name}: unexpected error "
+                                                                         f"({type(exc).__name__}: {exc})"))
+        return await asyncio.to_thread(self._write, collection_id, name, content_hash, path, prepared, vectors,
+                                       submitted_by, job_file_id)
+
+    def _prepare(self, parsed: ParsedDocument, collection_id: int, existing_id: int | None) -> _Prepared:
+        kept, fingerprints, sources, duplicates = [], [], Counter(), 0
+        with self.db.session() as session:
+            finder = dedup.DuplicateFinder(session, collection_id, exclude_document_id=existing_id)
+            for block in parsed.blocks:
+                fp = dedup.fingerprint(block.text) if block.kind != "heading" else None
+                if fp is not None:
+                    match = finder.check(fp)
+                    if match is not None:
+                        duplicates += 1
+                        if match.document_id is not None:
+                            sources[match.document_id] += 1
+                        continue
+                    fingerprints.append(fp)
+                kept.append(block)
+        drafts = chunk_blocks(kept, parsed.text, max_units=self.chunk_units)
+        languages = [detect_language(index_text(d)) for d in drafts]
+        terms = [index_terms(index_text(d), language) for d, language in zip(drafts, languages)]
+        return _Prepared(parsed, drafts, languages, terms, fingerprints, sources, duplicates)
+
+    def _write(self, collection_id: int, name: str, content_hash: str, path: Path, prepared: _Prepared,
+               vectors, submitted_by: int | None, job_file_id: int | None) -> FileOutcome:
+        now = datetime.now(timezone.utc)
+        parsed = prepared.parsed
+        weights = Counter()
+        for draft, language in zip(prepared.drafts, prepared.languages):
+            weights[language] += len(draft.text)
+        with self.db.session() as session:
+            document = session.scalar(select(DocumentRow).where(DocumentRow.collection_id == collection_id,
+                                                                DocumentRow.name == name).with_for_update())
+            old_hash = None
+            if document is None:
+                status = "indexed"
+                document = DocumentRow(collection_id=collection_id, name=name, created_at=now,
+                                       created_by_key=submitted_by)
+                session.add(document)
+            else:
+                status = "replaced"
+                old_hash = document.content_hash
+                remove_document_chunks(session, self.index, document.id)
+            document.content_hash = content_hash
+            document.size_bytes = path.stat().st_size
+            document.format = Path(name).suffix.lower().lstrip(".") or "txt"
+            document.title = parsed.title
+            document.language = weights.most_common(1)[0][0] if weights else None
+            document.pages = parsed.pages
+            document.ocr_pages = parsed.ocr_pages
+            document.chunk_count = len(prepared.drafts)
+            document.duplicate_paragraphs = prepared.duplicates
+            document.updated_at = now
+            session.flush()
+            for ordinal, (draft, language, terms) in enumerate(zip(prepared.drafts, prepared.languages,
+                                                                   prepared.terms)):
+                chunk = ChunkRow(document_id=document.id, collection_id=collection_id, ordinal=ordinal,
+                                 text=draft.text, heading=draft.heading, language=language, page=draft.page,
+                                 page_end=draft.page_end, start_offset=draft.start, end_offset=draft.end)
+                session.add(chunk)
+                session.flush()
+                self.index.add_chunk(session, chunk.id, collection_id, terms, vectors[ordinal])
+            dedup.store_fingerprints(session, collection_id, document.id, prepared.fingerprints)
+            session.add_all(DuplicateSourceRow(document_id=document.id, source_document_id=source, paragraphs=n)
+                            for source, n in prepared.duplicate_sources.items() if source != document.id)
+            bump_generation(session, collection_id)
+            outcome = FileOutcome(status, document.id, parsed.pages or 0, parsed.ocr_pages,
+                                  len(prepared.drafts), prepared.duplicates)
+            self._record(job_file_id, outcome, session)
+        if old_hash and old_hash != content_hash:  # only once the new version is committed
+            with self.db.session() as session:
+                release_file_if_unused(session, self.files, old_hash)
+        return outcome
+
+    def _record(self, job_file_id: int | None, outcome: FileOutcome, session: Session | None = None) -> FileOutcome:
+        if job_file_id is None:
+            return outcome
+        values = dict(status=outcome.status, error=outcome.error, document_id=outcome.document_id,
+                      pages=outcome.pages, ocr_pages=outcome.ocr_pages, chunks=outcome.chunks,
+                      duplicates=outcome.duplicates)
+        statement = update(IngestJobFileRow).where(IngestJobFileRow.id == job_file_id).values(**values)
+        if session is not None:
+            session.execute(statement)
+        else:
+            with self.db.session() as own:
+                own.execute(statement)
+        return outcome

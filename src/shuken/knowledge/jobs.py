@@ -1,0 +1,186 @@
+"""Durable ingestion jobs: a job and its files are committed before anyone is told the job id, then a
+worker claims the job, indexes its pending files one by one, and heartbeats while it works.
+
+A job whose worker died (crash, `kill -9`) stops heartbeating; after `job_stale_seconds` any worker — the
+restarted server or `shuken jobs resume` — claims it and carries on from the first file not yet recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import and_, func, or_, select, update
+
+from shuken.knowledge.ingest import FileOutcome, Indexer
+from shuken.store import Database
+from shuken.store.tables import IngestJobFileRow, IngestJobRow
+
+log = logging.getLogger("shuken.knowledge.jobs")
+HEARTBEAT_SECONDS = 5.0
+FILE_DONE = ("indexed", "replaced", "unchanged", "error")
+
+
+@dataclass(frozen=True)
+class JobFile:
+    name: str
+    path: Path
+    force: bool = False
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def job_view(job: IngestJobRow, files: list[IngestJobFileRow], collection: str) -> dict:
+    totals = {"files": len(files), "processed": 0, "indexed": 0, "replaced": 0, "unchanged": 0, "errors": 0,
+              "pages": 0, "ocr_pages": 0, "chunks": 0, "duplicates_skipped": 0}
+    for f in files:
+        if f.status in FILE_DONE:
+            totals["processed"] += 1
+        if f.status == "error":
+            totals["errors"] += 1
+        elif f.status in totals:
+            totals[f.status] += 1
+        totals["pages"] += f.pages
+        totals["ocr_pages"] += f.ocr_pages
+        totals["chunks"] += f.chunks
+        totals["duplicates_skipped"] += f.duplicates
+    return {
+        "id": job.id, "object": "ingest.job", "collection": collection, "status": job.status,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "error": job.error, "totals": totals,
+        "files": [{"name": f.name, "status": f.status, "error": f.error, "document_id": f.document_id,
+                   "pages": f.pages, "ocr_pages": f.ocr_pages, "chunks": f.chunks,
+                   "duplicates_skipped": f.duplicates} for f in files],
+    }
+
+
+class JobQueue:
+    def __init__(self, db: Database, stale_seconds: float):
+        self.db = db
+        self.stale = timedelta(seconds=stale_seconds)
+
+    def create(self, collection_id: int, files: list[JobFile], submitted_by: int | None) -> str:
+        job_id = uuid.uuid4().hex
+        with self.db.session() as session:
+            session.add(IngestJobRow(id=job_id, collection_id=collection_id, status="queued",
+                                     submitted_by_key=submitted_by, created_at=_now()))
+            session.flush()  # the job row must exist before its files reference it
+            session.add_all(IngestJobFileRow(job_id=job_id, ordinal=i, name=f.name, path=str(f.path),
+                                             status="pending", force=f.force, pages=0, ocr_pages=0,
+                                             chunks=0, duplicates=0) for i, f in enumerate(files))
+        return job_id
+
+    def _claimable(self):
+        return or_(IngestJobRow.status == "queued",
+                   and_(IngestJobRow.status == "running", IngestJobRow.heartbeat_at < _now() - self.stale))
+
+    def claim(self, worker: str, job_id: str | None = None) -> str | None:
+        """Atomically take a queued or abandoned job (the UPDATE's WHERE decides who wins)."""
+        with self.db.session() as session:
+            query = select(IngestJobRow.id).where(self._claimable()).order_by(IngestJobRow.created_at)
+            if job_id is not None:
+                query = query.where(IngestJobRow.id == job_id)
+            for candidate in session.scalars(query.limit(5)).all():
+                claimed = session.execute(
+                    update(IngestJobRow).where(IngestJobRow.id == candidate, self._claimable())
+                    .values(status="running", worker=worker, heartbeat_at=_now(),
+                            started_at=func.coalesce(IngestJobRow.started_at, _now()))
+                ).rowcount
+                if claimed:
+                    return candidate
+        return None
+
+    def heartbeat(self, job_id: str, worker: str) -> bool:
+        """False if another worker has taken the job over (this one must stop)."""
+        with self.db.session() as session:
+            return bool(session.execute(update(IngestJobRow).where(IngestJobRow.id == job_id,
+                                                                   IngestJobRow.worker == worker)
+                                        .values(heartbeat_at=_now())).rowcount)
+
+    def pending_files(self, job_id: str) -> list[IngestJobFileRow]:
+        with self.db.session() as session:
+            return list(session.scalars(select(IngestJobFileRow).where(
+                IngestJobFileRow.job_id == job_id, IngestJobFileRow.status == "pending")
+                .order_by(IngestJobFileRow.ordinal)))
+
+    def collection_of(self, job_id: str) -> int:
+        with self.db.session() as session:
+            return session.scalar(select(IngestJobRow.collection_id).where(IngestJobRow.id == job_id))
+
+    def finish(self, job_id: str, worker: str, error: str | None = None) -> None:
+        with self.db.session() as session:
+            session.execute(update(IngestJobRow).where(IngestJobRow.id == job_id, IngestJobRow.worker == worker)
+                            .values(status="failed" if error else "done", finished_at=_now(), error=error))
+
+    def unfinished(self) -> list[str]:
+        with self.db.session() as session:
+            return list(session.scalars(select(IngestJobRow.id).where(IngestJobRow.status.in_(("queued", "running")))
+                                        .order_by(IngestJobRow.created_at)))
+
+
+class JobRunner:
+    """Runs jobs in the current event loop: one at a time, files in order."""
+
+    def __init__(self, queue: JobQueue, indexer: Indexer):
+        self.queue = queue
+        self.indexer = indexer
+        self.worker = worker_name()
+        self._wakeup: asyncio.Event | None = None
+
+    def notify(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    async def run(self, job_id: str, on_file: Callable[[IngestJobFileRow, FileOutcome], None] | None = None) -> None:
+        collection_id = self.queue.collection_of(job_id)
+        beating = asyncio.create_task(self._heartbeat(job_id))
+        try:
+            for job_file in self.queue.pending_files(job_id):
+                if beating.done():  # lost the job to another worker
+                    return
+                outcome = await self.indexer.ingest(collection_id, job_file.name, Path(job_file.path),
+                                                    force=job_file.force, job_file_id=job_file.id)
+                if on_file is not None:
+                    on_file(job_file, outcome)
+            self.queue.finish(job_id, self.worker)
+        except asyncio.CancelledError:
+            raise  # shutting down: the job stays running, goes stale and is resumed on restart
+        except Exception as exc:
+            log.exception("ingest job failed", extra={"job": job_id})
+            self.queue.finish(job_id, self.worker, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            beating.cancel()
+
+    async def _heartbeat(self, job_id: str) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            if not await asyncio.to_thread(self.queue.heartbeat, job_id, self.worker):
+                return
+
+    async def serve_forever(self, poll_seconds: float = 2.0) -> None:
+        self._wakeup = asyncio.Event()
+        while True:
+            job_id = await asyncio.to_thread(self.queue.claim, self.worker)
+            if job_id is not None:
+                await self.run(job_id)
+                continue
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=poll_seconds)
+            except asyncio.TimeoutError:
+                pass

@@ -1,0 +1,221 @@
+"""KnowledgeService: collections, documents, ingestion jobs and search, for the API and the CLI alike.
+
+Every method takes the caller (`Subject`) and goes through `access` for permission; services raise the
+shared error vocabulary and never import FastAPI.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from sqlalchemy import func, select
+
+from shuken.config import Settings
+from shuken.errors import Forbidden, InvalidRequest, NotFound
+from shuken.gateway.host import ModelHost
+from shuken.knowledge import uploads
+from shuken.knowledge.access import Subject, find_collection, readable_condition
+from shuken.knowledge.embedding import HostEmbedder
+from shuken.knowledge.files import FileStore
+from shuken.knowledge.index import SqliteIndex
+from shuken.knowledge.ingest import Indexer, bump_generation, release_file_if_unused, remove_document_chunks
+from shuken.knowledge.jobs import JobFile, JobQueue, JobRunner, job_view
+from shuken.knowledge.parsing import supported_suffixes
+from shuken.knowledge.retrieval import Hit, Mode, Retriever
+from shuken.store import Database
+from shuken.store.tables import (
+    ChunkRow, CollectionGrantRow, CollectionRow, DocumentRow, DuplicateSourceRow, IngestJobFileRow, IngestJobRow,
+)
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+MAX_K = 50
+
+
+def document_dict(row: DocumentRow, collection: str) -> dict:
+    return {"id": row.id, "object": "document", "collection": collection, "name": row.name,
+            "content_hash": row.content_hash, "size_bytes": row.size_bytes, "format": row.format,
+            "title": row.title, "language": row.language, "pages": row.pages, "ocr_pages": row.ocr_pages,
+            "chunks": row.chunk_count, "duplicates_skipped": row.duplicate_paragraphs,
+            "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat()}
+
+
+def clean_document_name(raw: str) -> str:
+    """A safe display/document name from a client-supplied path: keep the relative path, drop tricks."""
+    parts = [p for p in PurePosixPath(unicodedata.normalize("NFC", raw).replace("\\", "/")).parts
+             if p not in ("", ".", "..", "/")]
+    name = "/".join(parts).strip()
+    if not name or any(ord(c) < 32 for c in name):
+        raise InvalidRequest(f"Invalid file name {raw!r}.", param="files")
+    return name[:500]
+
+
+class KnowledgeService:
+    def __init__(self, db: Database, settings: Settings, host: ModelHost):
+        self.db = db
+        self.settings = settings
+        self.index = SqliteIndex()
+        self.files = FileStore(settings.files_dir)
+        self.embedder = HostEmbedder(host, settings.embedding_model)
+        self.indexer = Indexer(db, self.index, self.files, self.embedder, settings.chunk_units)
+        self.jobs = JobQueue(db, settings.job_stale_seconds)
+        self.runner = JobRunner(self.jobs, self.indexer)
+        self.retriever = Retriever(self.index, self.embedder)
+
+    # -- collections ------------------------------------------------------------------------------------
+    def create_collection(self, subject: Subject, name: str, description: str = "",
+                          groups: list[str] | None = None) -> dict:
+        if not NAME.match(name or ""):
+            raise InvalidRequest("A collection name is 1–100 letters, digits, '.', '_' or '-', starting with a "
+                                 "letter or digit.", param="name")
+        groups = sorted({g.strip() for g in groups or [] if g.strip()})
+        if groups and not subject.is_admin and not set(groups) & subject.groups:
+            raise Forbidden("You can only restrict a collection to a group you belong to.", param="groups")
+        with self.db.session() as session:
+            if session.scalar(select(CollectionRow.id).where(CollectionRow.workspace == subject.workspace,
+                                                            CollectionRow.name == name)) is not None:
+                raise InvalidRequest(f"A collection named '{name}' already exists.", param="name",
+                                     code="collection_exists")
+            row = CollectionRow(workspace=subject.workspace, name=name, description=description or "",
+                                restricted=bool(groups), generation=0, created_by_key=subject.key_id,
+                                created_at=datetime.now(timezone.utc))
+            session.add(row)
+            session.flush()
+            session.add_all(CollectionGrantRow(collection_id=row.id, group_name=g) for g in groups)
+            return self._collection_dict(session, row, groups)
+
+    def _collection_dict(self, session, row: CollectionRow, groups: list[str] | None = None) -> dict:
+        if groups is None:
+            groups = sorted(session.scalars(select(CollectionGrantRow.group_name)
+                                            .where(CollectionGrantRow.collection_id == row.id)))
+        documents, chunks = session.execute(
+            select(func.count(DocumentRow.id), func.coalesce(func.sum(DocumentRow.chunk_count), 0))
+            .where(DocumentRow.collection_id == row.id)).one()
+        return {"id": row.name, "object": "collection", "name": row.name, "description": row.description,
+                "workspace": row.workspace, "groups": groups, "documents": documents, "chunks": int(chunks),
+                "created_at": row.created_at.isoformat()}
+
+    def list_collections(self, subject: Subject) -> list[dict]:
+        with self.db.session() as session:
+            rows = session.scalars(select(CollectionRow).where(readable_condition(subject))
+                                   .order_by(CollectionRow.name)).all()
+            return [self._collection_dict(session, row) for row in rows]
+
+    def get_collection(self, subject: Subject, name: str) -> dict:
+        with self.db.session() as session:
+            return self._collection_dict(session, find_collection(session, subject, name))
+
+    def _require_manage(self, subject: Subject, row: CollectionRow) -> None:
+        if not (subject.is_admin or (subject.key_id is not None and row.created_by_key == subject.key_id)):
+            raise Forbidden(f"Only an administrator or the key that created '{row.name}' may delete it.",
+                            param="collection")
+
+    def delete_collection(self, subject: Subject, name: str) -> dict:
+        with self.db.session() as session:
+            row = find_collection(session, subject, name)
+            self._require_manage(subject, row)
+            hashes = set(session.scalars(select(DocumentRow.content_hash).where(DocumentRow.collection_id == row.id)))
+            counts = self._collection_dict(session, row)
+            self.index.remove_chunks(session, select(ChunkRow.id).where(ChunkRow.collection_id == row.id))
+            session.delete(row)  # documents, chunks, vectors, fingerprints, grants and jobs cascade
+            collection_id = row.id
+        self.index.forget(collection_id)
+        self._release(hashes)
+        return {"id": name, "object": "collection.deleted", "deleted": True,
+                "documents": counts["documents"], "chunks": counts["chunks"]}
+
+    def _release(self, hashes: set[str]) -> None:
+        with self.db.session() as session:
+            for content_hash in hashes:
+                release_file_if_unused(session, self.files, content_hash)
+
+    # -- documents --------------------------------------------------------------------------------------
+    def list_documents(self, subject: Subject, collection: str) -> list[dict]:
+        with self.db.session() as session:
+            row = find_collection(session, subject, collection)
+            documents = session.scalars(select(DocumentRow).where(DocumentRow.collection_id == row.id)
+                                        .order_by(DocumentRow.name))
+            return [document_dict(d, row.name) for d in documents]
+
+    def delete_document(self, subject: Subject, collection: str, document_id: int) -> dict:
+        with self.db.session() as session:
+            row = find_collection(session, subject, collection)
+            document = session.scalar(select(DocumentRow).where(DocumentRow.id == document_id,
+                                                                DocumentRow.collection_id == row.id))
+            if document is None:
+                raise NotFound(f"No document {document_id} in '{collection}'.", param="document_id",
+                               code="document_not_found")
+            # Documents whose paragraphs were skipped as copies of this one must be indexed in full again.
+            dependents = session.execute(
+                select(DocumentRow.name, DocumentRow.content_hash)
+                .join(DuplicateSourceRow, DuplicateSourceRow.document_id == DocumentRow.id)
+                .where(DuplicateSourceRow.source_document_id == document.id)).all()
+            chunks = document.chunk_count
+            remove_document_chunks(session, self.index, document.id)
+            session.delete(document)
+            bump_generation(session, row.id)
+            content_hash, collection_id = document.content_hash, row.id
+        self._release({content_hash})
+        reindex_job = None
+        if dependents:
+            reindex_job = self.jobs.create(collection_id, [JobFile(name, self.files.path_for(h), force=True)
+                                                           for name, h in dependents], subject.key_id)
+            self.runner.notify()
+        return {"id": document_id, "object": "document.deleted", "deleted": True, "chunks": chunks,
+                "reindex_job": reindex_job}
+
+    # -- ingestion --------------------------------------------------------------------------------------
+    def submit_paths(self, subject: Subject, collection: str, files: list[tuple[str, Path]]) -> str:
+        """Queue local files (CLI). Returns the job id once the job is durable."""
+        with self.db.session() as session:
+            row = find_collection(session, subject, collection)
+        return self.jobs.create(row.id, [JobFile(clean_document_name(n), p.resolve()) for n, p in files],
+                                subject.key_id)
+
+    def submit_uploads(self, subject: Subject, collection: str, uploaded: list[tuple[str, BinaryIO]]) -> dict:
+        """Store uploaded files (expanding .zip archives within limits), then queue one job for them."""
+        with self.db.session() as session:
+            row = find_collection(session, subject, collection)
+        stored = uploads.store_uploads(self.files, self.settings, uploaded, clean_document_name,
+                                       release=self._release)
+        job_id = self.jobs.create(row.id, [JobFile(name, path) for name, path in stored], subject.key_id)
+        self.runner.notify()
+        return self.job(subject, job_id)
+
+    def job(self, subject: Subject, job_id: str) -> dict:
+        with self.db.session() as session:
+            job = session.get(IngestJobRow, job_id)
+            if job is None:
+                raise NotFound(f"No ingestion job {job_id}.", param="job_id", code="job_not_found")
+            collection = session.scalar(select(CollectionRow).where(CollectionRow.id == job.collection_id,
+                                                                    readable_condition(subject)))
+            if collection is None:
+                raise NotFound(f"No ingestion job {job_id}.", param="job_id", code="job_not_found")
+            files = session.scalars(select(IngestJobFileRow).where(IngestJobFileRow.job_id == job_id)
+                                    .order_by(IngestJobFileRow.ordinal)).all()
+            return job_view(job, list(files), collection.name)
+
+    # -- search -----------------------------------------------------------------------------------------
+    def _collection_ids(self, subject: Subject, names: list[str] | None) -> list[int] | None:
+        if not names:
+            return None  # every collection the subject may read
+        with self.db.session() as session:
+            return [find_collection(session, subject, name).id for name in names]
+
+    async def search(self, subject: Subject, collections: list[str] | None, query: str, k: int = 10,
+                     mode: Mode = "hybrid") -> list[Hit]:
+        if not query or not query.strip():
+            raise InvalidRequest("The query is empty.", param="query")
+        if not 1 <= k <= MAX_K:
+            raise InvalidRequest(f"k must be between 1 and {MAX_K}.", param="k")
+        if mode not in ("hybrid", "keyword", "dense"):
+            raise InvalidRequest("mode must be hybrid, keyword or dense.", param="mode")
+        ids = self._collection_ids(subject, collections)
+        return await self.retriever.search(self.db.session, subject, ids, query, k, mode)
+
+    @staticmethod
+    def supported_suffixes() -> list[str]:
+        return supported_suffixes()
