@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     min_relevance: float = Field(
         default=0.80, ge=-1, le=1,
         description="Cosine similarity a passage needs before an answer may rest on it (calibrated in bench/).")
+    ann_min_vectors: int = Field(
+        default=1_000_000, ge=1, description="Collections this large use an approximate (HNSW) vector index.")
     upload_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1, description="Largest single uploaded file.")
     upload_max_request_bytes: int = Field(default=1024 * 1024 * 1024, ge=1, description="Largest upload request.")
     upload_max_files: int = Field(default=200, ge=1, description="Most files per upload request (after unzip).")

@@ -2,7 +2,8 @@
 
 `SqliteIndex` is the embedded default: FTS5 (bm25) over our own normalised terms in the same SQLite
 database, and vectors stored beside the chunks, searched exactly with NumPy from a per-collection matrix
-that is reloaded when the collection's generation changes. A PostgreSQL + pgvector backend implements the
+that is reloaded when the collection's generation changes; past `ann_min_vectors` a usearch HNSW index
+answers instead. A PostgreSQL + pgvector backend implements the
 same methods. Every search takes the permission sub-select and composes it into its own query.
 """
 
@@ -39,12 +40,45 @@ class _Matrix:
     chunk_ids: np.ndarray  # int64[n]
     vectors: np.ndarray  # float32[n, d]
     row_of: dict[int, int]
+    ann: object | None = None  # a usearch HNSW index over the same vectors, for large collections
+
+
+class AnnIndexes:
+    """Approximate search (usearch HNSW, inner product on unit vectors) for collections past a size where
+    exact search gets slow (~1M vectors; 100k exact is ~3–4 ms here). Kept in step incrementally: a new
+    generation adds and removes only the changed chunk ids instead of rebuilding the graph."""
+
+    def __init__(self, min_vectors: int):
+        self.min_vectors = min_vectors
+        self._by_collection: dict[int, tuple[object, set[int]]] = {}
+
+    def update(self, collection_id: int, chunk_ids: np.ndarray, vectors: np.ndarray):
+        if len(chunk_ids) < self.min_vectors:
+            self._by_collection.pop(collection_id, None)
+            return None
+        from usearch.index import Index
+
+        index, present = self._by_collection.get(collection_id) or (
+            Index(ndim=vectors.shape[1], metric="ip", dtype="f32"), set())
+        wanted = set(chunk_ids.tolist())
+        gone = np.fromiter(present - wanted, dtype=np.uint64)
+        if len(gone):
+            index.remove(gone)
+        new_rows = np.fromiter((i for i, c in enumerate(chunk_ids.tolist()) if c not in present), dtype=np.int64)
+        if len(new_rows):
+            index.add(chunk_ids[new_rows].astype(np.uint64), vectors[new_rows])
+        self._by_collection[collection_id] = (index, wanted)
+        return index
+
+    def forget(self, collection_id: int) -> None:
+        self._by_collection.pop(collection_id, None)
 
 
 class SqliteIndex:
-    def __init__(self) -> None:
+    def __init__(self, ann_min_vectors: int = 1_000_000) -> None:
         self._matrices: dict[int, _Matrix] = {}
         self._lock = threading.Lock()
+        self._ann = AnnIndexes(ann_min_vectors)
 
     # -- writes (inside the caller's transaction) -----------------------------------------------------
     def add_chunk(self, session: Session, chunk_id: int, collection_id: int, terms: list[str],
@@ -84,8 +118,10 @@ class SqliteIndex:
         chunk_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
         vectors = (np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), -1)
                    if rows else np.zeros((0, 0), dtype=np.float32))
-        matrix = _Matrix(collection.generation, chunk_ids, vectors, {int(c): i for i, c in enumerate(chunk_ids)})
         with self._lock:
+            ann = self._ann.update(collection.id, chunk_ids, vectors)
+            matrix = _Matrix(collection.generation, chunk_ids, vectors, {int(c): i for i, c in enumerate(chunk_ids)},
+                             ann)
             self._matrices[collection.id] = matrix
         return matrix
 
@@ -96,6 +132,11 @@ class SqliteIndex:
         for collection in allowed:
             matrix = self._matrix(session, collection)
             if not len(matrix.chunk_ids):
+                continue
+            if matrix.ann is not None:
+                found_ann = matrix.ann.search(query, min(limit, len(matrix.chunk_ids)))
+                found.extend((int(key), float(1.0 - distance))  # usearch "ip" distance is 1 - dot product
+                             for key, distance in zip(found_ann.keys, found_ann.distances))
                 continue
             scores = matrix.vectors @ query
             top = min(limit, len(scores))
@@ -118,3 +159,4 @@ class SqliteIndex:
     def forget(self, collection_id: int) -> None:
         with self._lock:
             self._matrices.pop(collection_id, None)
+            self._ann.forget(collection_id)

@@ -57,7 +57,7 @@ class KnowledgeService:
     def __init__(self, db: Database, settings: Settings, host: ModelHost):
         self.db = db
         self.settings = settings
-        self.index = SqliteIndex()
+        self.index = SqliteIndex(settings.ann_min_vectors)
         self.files = FileStore(settings.files_dir)
         self.embedder = HostEmbedder(host, settings.embedding_model)
         self.indexer = Indexer(db, self.index, self.files, self.embedder, settings.chunk_units)
