@@ -282,9 +282,12 @@ def chat(
             raise typer.Exit(1)
 
 
-if __name__ == "__main__":
-    app()
-
-
 # The knowledge commands register themselves on `app` (kept in their own module for size).
 from shuken import cli_knowledge  # noqa: E402,F401
+
+if __name__ == "__main__":
+    # As `python -m shuken.cli` this file is `__main__`, a second copy of the module; the knowledge
+    # commands registered themselves on the importable `shuken.cli.app`, so run that one.
+    from shuken.cli import app as complete_app
+
+    complete_app()

@@ -110,13 +110,14 @@ class Indexer:
             vectors = await self.embedder.embed_passages([index_text(d) for d in prepared.drafts])
             await asyncio.to_thread(self.files.put_file, path, content_hash)
         except DocumentParseError as exc:
-            return self._record(job_file_id, FileOutcome("error", error=str(exc)))
+            return self._failed(job_file_id, FileOutcome("error", error=str(exc)), content_hash)
         except OSError as exc:
-            return self._record(job_file_id, FileOutcome("error", error=f"cannot read {name}: {exc}"))
+            return self._failed(job_file_id, FileOutcome("error", error=f"cannot read {name}: {exc}"), content_hash)
         except Exception as exc:  # a parser bug must cost one file, not the batch
             log.exception("unexpected ingestion failure", extra={"document": name})
-            return self._record(job_file_id, FileOutcome("error", error=f"{name}: unexpected error "
-                                                                         f"({type(exc).__name__}: {exc})"))
+            return self._failed(job_file_id, FileOutcome("error", error=f"{name}: unexpected error "
+                                                                         f"({type(exc).__name__}: {exc})"),
+                                content_hash)
         return await asyncio.to_thread(self._write, collection_id, name, content_hash, path, prepared, vectors,
                                        submitted_by, job_file_id)
 
@@ -159,6 +160,7 @@ class Indexer:
             else:
                 status = "replaced"
                 old_hash = document.content_hash
+                self._queue_dependents(session, document.id, prepared.fingerprints, job_file_id)
                 remove_document_chunks(session, self.index, document.id)
             document.content_hash = content_hash
             document.size_bytes = path.stat().st_size
@@ -190,6 +192,38 @@ class Indexer:
             with self.db.session() as session:
                 release_file_if_unused(session, self.files, old_hash)
         return outcome
+
+    def _failed(self, job_file_id: int | None, outcome: FileOutcome, content_hash: str) -> FileOutcome:
+        """Record a file that could not be indexed, and release its stored copy (an upload) if no document
+        or pending job file uses it."""
+        self._record(job_file_id, outcome)
+        with self.db.session() as session:
+            release_file_if_unused(session, self.files, content_hash)
+        return outcome
+
+    def _queue_dependents(self, session: Session, document_id: int, kept: list[dedup.Fingerprint],
+                          job_file_id: int | None) -> None:
+        """Documents that skipped paragraphs as copies of this one must be indexed in full again if the new
+        version drops any of its paragraphs. They are added to the current job in the replacing
+        transaction, so a crash cannot lose them."""
+        if job_file_id is None:
+            return
+        old = set(session.scalars(select(ParagraphFingerprintRow.exact_hash)
+                                  .where(ParagraphFingerprintRow.document_id == document_id)))
+        if old <= {fp.exact_hash for fp in kept}:
+            return
+        dependents = session.execute(
+            select(DocumentRow.name, DocumentRow.content_hash)
+            .join(DuplicateSourceRow, DuplicateSourceRow.document_id == DocumentRow.id)
+            .where(DuplicateSourceRow.source_document_id == document_id)).all()
+        if not dependents:
+            return
+        job_id = session.scalar(select(IngestJobFileRow.job_id).where(IngestJobFileRow.id == job_file_id))
+        last = session.scalar(select(func.max(IngestJobFileRow.ordinal)).where(IngestJobFileRow.job_id == job_id))
+        session.add_all(IngestJobFileRow(job_id=job_id, ordinal=last + 1 + i, name=name,
+                                         path=str(self.files.path_for(content_hash)), status="pending", force=True,
+                                         pages=0, ocr_pages=0, chunks=0, duplicates=0)
+                        for i, (name, content_hash) in enumerate(dependents))
 
     def _record(self, job_file_id: int | None, outcome: FileOutcome, session: Session | None = None) -> FileOutcome:
         if job_file_id is None:

@@ -150,13 +150,15 @@ class JobRunner:
         collection_id = self.queue.collection_of(job_id)
         beating = asyncio.create_task(self._heartbeat(job_id))
         try:
-            for job_file in self.queue.pending_files(job_id):
-                if beating.done():  # lost the job to another worker
-                    return
-                outcome = await self.indexer.ingest(collection_id, job_file.name, Path(job_file.path),
-                                                    force=job_file.force, job_file_id=job_file.id)
-                if on_file is not None:
-                    on_file(job_file, outcome)
+            # Until none is pending: indexing a file may add files to its job (documents to re-index).
+            while pending := self.queue.pending_files(job_id):
+                for job_file in pending:
+                    if beating.done():  # lost the job to another worker
+                        return
+                    outcome = await self.indexer.ingest(collection_id, job_file.name, Path(job_file.path),
+                                                        force=job_file.force, job_file_id=job_file.id)
+                    if on_file is not None:
+                        on_file(job_file, outcome)
             self.queue.finish(job_id, self.worker)
         except asyncio.CancelledError:
             raise  # shutting down: the job stays running, goes stale and is resumed on restart
@@ -167,15 +169,21 @@ class JobRunner:
             beating.cancel()
 
     async def _heartbeat(self, job_id: str) -> None:
+        # Well within the stale time, however short it is configured, or a live job looks abandoned.
+        interval = min(HEARTBEAT_SECONDS, self.queue.stale.total_seconds() / 3)
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(interval)
             if not await asyncio.to_thread(self.queue.heartbeat, job_id, self.worker):
                 return
 
     async def serve_forever(self, poll_seconds: float = 2.0) -> None:
         self._wakeup = asyncio.Event()
         while True:
-            job_id = await asyncio.to_thread(self.queue.claim, self.worker)
+            try:
+                job_id = await asyncio.to_thread(self.queue.claim, self.worker)
+            except Exception:  # e.g. the database briefly locked by a CLI writer: try again later
+                log.exception("could not claim an ingest job")
+                job_id = None
             if job_id is not None:
                 await self.run(job_id)
                 continue

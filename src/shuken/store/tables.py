@@ -67,7 +67,9 @@ class ModelRow(Base):
 
 class CollectionRow(Base):
     __tablename__ = "collections"
-    __table_args__ = (UniqueConstraint("workspace", "name"),)
+    # AUTOINCREMENT: ids are never reused, so a cached vector matrix or a citation's chunk id can never
+    # silently point at a newer collection's, document's or chunk's data.
+    __table_args__ = (UniqueConstraint("workspace", "name"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace: Mapped[str] = mapped_column(String(100), default="default", index=True)
@@ -90,7 +92,7 @@ class CollectionGrantRow(Base):
 
 class DocumentRow(Base):
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("collection_id", "name"),)
+    __table_args__ = (UniqueConstraint("collection_id", "name"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
@@ -111,6 +113,7 @@ class DocumentRow(Base):
 
 class ChunkRow(Base):
     __tablename__ = "chunks"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)

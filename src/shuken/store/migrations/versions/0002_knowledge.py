@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("created_by_key", sa.Integer, nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("workspace", "name"),
+        sqlite_autoincrement=True,  # ids never reused: caches and citations cannot point at newer data
     )
     op.create_index("ix_collections_workspace", "collections", ["workspace"])
     op.create_table(
@@ -57,6 +58,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("collection_id", "name"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_documents_collection_id", "documents", ["collection_id"])
     op.create_index("ix_documents_content_hash", "documents", ["content_hash"])
@@ -73,6 +75,7 @@ def upgrade() -> None:
         sa.Column("page_end", sa.Integer, nullable=True),
         sa.Column("start_offset", sa.Integer, nullable=False),
         sa.Column("end_offset", sa.Integer, nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_chunks_document_id", "chunks", ["document_id"])
     op.create_index("ix_chunks_collection_id", "chunks", ["collection_id"])
