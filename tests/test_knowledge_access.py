@@ -196,3 +196,19 @@ def test_any_query_text_is_safe_in_the_keyword_index(corpus, query):
     check_hits(corpus, "finance", hits)
     admin = {hit.chunk_id for hit in corpus.search(ADMIN, None, query, 50, "keyword")}
     assert {hit.chunk_id for hit in hits} == {c for c in admin if corpus.collection_of[c] in READABLE["finance"]}
+
+
+def test_relevance_threshold_depends_on_whether_the_passage_is_in_the_question_language():
+    """Translations score lower with the multilingual embedder, so a passage in another language than the
+    question is held to the cross-lingual threshold; one in the same language to the stricter one."""
+    from shuken.knowledge.answering import relevant_hits
+    from shuken.knowledge.retrieval import Hit
+
+    japanese = Hit(1, 0.5, similarity=0.78, language="ja")
+    english = Hit(2, 0.4, similarity=0.78, language="en")
+    unknown = Hit(3, 0.3, similarity=None, language="en")
+    kept = relevant_hits([japanese, english, unknown], "How many days of paid leave do I get?",
+                         same_language=0.80, cross_lingual=0.75)
+    assert kept == [japanese]
+    kept = relevant_hits([japanese, english], "有給休暇は何日ですか", same_language=0.80, cross_lingual=0.75)
+    assert kept == [english]

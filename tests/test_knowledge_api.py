@@ -27,7 +27,9 @@ slow = pytest.mark.slow  # every test but the pure prompt check talks to a real 
 
 MODEL = "smollm2-135m-instruct"
 LIMITS = {"upload_max_bytes": 200_000, "upload_max_files": 5, "archive_max_bytes": 300_000}
-MIN_RELEVANCE = 0.80  # the default, pinned so the relevant/irrelevant questions below stay on their sides
+# The defaults, pinned so the relevant/irrelevant questions below stay on their sides.
+MIN_RELEVANCE = 0.80
+MIN_RELEVANCE_CROSS_LINGUAL = 0.75
 MARKER = re.compile(r"\[(\d+)\]")
 
 
@@ -93,7 +95,8 @@ def documents(tmp_path_factory) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory, documents):
     home = tmp_path_factory.mktemp("knowledge-api") / "home"
-    server = start_server(home, min_relevance=MIN_RELEVANCE, **LIMITS)
+    server = start_server(home, min_relevance=MIN_RELEVANCE, min_relevance_cross_lingual=MIN_RELEVANCE_CROSS_LINGUAL,
+                          **LIMITS)
     try:
         client = Api(server, create_key(home, "outsider", "other"))
         created = client.http.post("/v1/collections", json={"name": "office", "description": "Office rules"})

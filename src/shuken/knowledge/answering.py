@@ -12,6 +12,7 @@ from shuken.knowledge.access import Subject
 from shuken.knowledge.grounding import (
     CitationFilter, citations, grounded_messages, last_user_text, not_found_answer,
 )
+from shuken.knowledge.languages.detect import detect_language
 from shuken.knowledge.retrieval import Hit
 from shuken.knowledge.service import KnowledgeService
 
@@ -31,6 +32,14 @@ class CitationDecorator:
         payload["citations"] = citations(self.hits, self.filter.cited)
 
 
+def relevant_hits(hits: list[Hit], question: str, same_language: float, cross_lingual: float) -> list[Hit]:
+    """Passages similar enough to ground an answer. A passage in another language than the question needs
+    a lower cosine, because the multilingual embedder scores even exact translations lower."""
+    language = detect_language(question)
+    return [hit for hit in hits if hit.similarity is not None
+            and hit.similarity >= (same_language if hit.language == language else cross_lingual)]
+
+
 async def grounded_answer(gateway: Gateway, knowledge: KnowledgeService, subject: Subject,
                           request: ChatCompletionRequest, client: str,
                           endpoint: str = "chat") -> dict | AsyncIterator[bytes]:
@@ -38,8 +47,8 @@ async def grounded_answer(gateway: Gateway, knowledge: KnowledgeService, subject
     messages = [m.for_template() for m in request.messages]
     question = last_user_text(messages)
     hits = await knowledge.search(subject, options.collections, question, options.k) if question.strip() else []
-    threshold = knowledge.settings.min_relevance
-    relevant = [hit for hit in hits if hit.similarity is not None and hit.similarity >= threshold]
+    relevant = relevant_hits(hits, question, knowledge.settings.min_relevance,
+                             knowledge.settings.min_relevance_cross_lingual)
     if not relevant:
         return await gateway.fixed_reply(request, not_found_answer(question), endpoint, CitationDecorator([]))
     grounded = request.model_copy(update={

@@ -13,13 +13,19 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Select, column, delete, func, literal_column, select, table, text
+from sqlalchemy import Select, bindparam, column, delete, func, literal_column, select, table, text
 from sqlalchemy.orm import Session
 
-from shuken.store.tables import ChunkRow, ChunkVectorRow
+from shuken.store.tables import ChunkRow, ChunkVectorRow, DocumentRow
 
 _fts = table("chunk_terms", column("rowid"), column("terms"))
 _MATCH = text("chunk_terms MATCH :match")
+_DOCUMENT_FREQUENCY = text("SELECT term, doc FROM chunk_terms_vocab WHERE term IN :terms").bindparams(
+    bindparam("terms", expanding=True))
+# In a large index a term found in more than this share of all chunks barely changes the ranking (its idf
+# is near its floor) but makes FTS5 walk a huge posting list: such terms are left out of the query.
+COMMON_TERM_SHARE = 0.10
+PRUNE_FROM_CHUNKS = 20_000
 
 
 def fts_query(terms: list[str]) -> str:
@@ -94,9 +100,18 @@ class SqliteIndex:
         session.execute(delete(ChunkVectorRow).where(ChunkVectorRow.chunk_id.in_(chunk_ids)))
 
     # -- reads ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _without_common_terms(session: Session, terms: list[str]) -> list[str]:
+        total = session.scalar(select(func.coalesce(func.sum(DocumentRow.chunk_count), 0)))
+        if total < PRUNE_FROM_CHUNKS or len(terms) < 2:
+            return terms
+        frequency = dict(session.execute(_DOCUMENT_FREQUENCY, {"terms": list(dict.fromkeys(terms))}).all())
+        kept = [term for term in terms if frequency.get(term, 0) <= COMMON_TERM_SHARE * total]
+        return kept or [min(terms, key=lambda term: frequency.get(term, 0))]
+
     def keyword_search(self, session: Session, allowed_ids: Select, terms: list[str],
                        limit: int) -> list[tuple[int, float]]:
-        match = fts_query(terms)
+        match = fts_query(self._without_common_terms(session, terms))
         if not match:
             return []
         score = func.bm25(literal_column("chunk_terms")).label("score")

@@ -5,6 +5,7 @@ same SQL rule (`access.readable_collection_ids`) and are composed into each sear
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -97,15 +98,38 @@ class Retriever:
 
     async def search(self, session_factory, subject: Subject, collection_ids: list[int] | None, query: str,
                      k: int, mode: Mode = "hybrid") -> list[Hit]:
-        vector = await self.embedder.embed_query(query) if mode != "keyword" else None
-        terms = analyze_query(query) if mode != "dense" else []
+        # The query embedding (~25 ms) runs in its own thread while the keyword search runs in another:
+        # both release the GIL, so on two cores the slower of them sets the latency, not their sum.
+        embedding = asyncio.ensure_future(self.embedder.embed_query(query)) if mode != "keyword" else None
+        depth = max(k, CANDIDATES)
+        try:
+            allowed, keyword = await asyncio.to_thread(self._keyword_phase, session_factory, subject,
+                                                       collection_ids, query if mode != "dense" else "", depth)
+            vector = await embedding if embedding is not None else None
+        finally:
+            if embedding is not None and not embedding.done():
+                embedding.cancel()
+        if not allowed:
+            return []
+        hits = await asyncio.to_thread(self._dense_phase, session_factory, subject, allowed, keyword, vector,
+                                       mode, max(k, CANDIDATES if self.reranker else k), depth)
+        if self.reranker is not None:
+            hits = await self.reranker.rerank(query, hits)
+        return hits[:k]
+
+    def _keyword_phase(self, session_factory, subject: Subject, collection_ids: list[int] | None, query: str,
+                       depth: int) -> tuple[list[AllowedCollection], list[tuple[int, float]]]:
+        terms = analyze_query(query) if query else []
         with session_factory() as session:
             allowed = allowed_collections(session, subject, collection_ids)
-            if not allowed:
-                return []
+            if not allowed or not terms:
+                return allowed, []
             allowed_ids = readable_collection_ids(subject).where(CollectionRow.id.in_([c.id for c in allowed]))
-            depth = max(k, CANDIDATES)
-            keyword = self.index.keyword_search(session, allowed_ids, terms, depth) if terms else []
+            return allowed, self.index.keyword_search(session, allowed_ids, terms, depth)
+
+    def _dense_phase(self, session_factory, subject: Subject, allowed: list[AllowedCollection],
+                     keyword: list[tuple[int, float]], vector, mode: Mode, keep: int, depth: int) -> list[Hit]:
+        with session_factory() as session:
             dense = self.index.vector_search(session, allowed, vector, depth) if vector is not None else []
             similarity = None
             if vector is not None:
@@ -117,11 +141,9 @@ class Retriever:
                         for rank, (chunk_id, score) in enumerate(dense, start=1)]
             else:
                 hits = fuse(keyword, dense, similarity)
-            hits = hits[: max(k, CANDIDATES if self.reranker else k)]
+            hits = hits[:keep]
             self._load(session, subject, hits)
-        if self.reranker is not None:
-            hits = await self.reranker.rerank(query, hits)
-        return hits[:k]
+        return hits
 
     @staticmethod
     def _load(session: Session, subject: Subject, hits: list[Hit]) -> None:

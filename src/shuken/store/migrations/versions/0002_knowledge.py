@@ -150,10 +150,13 @@ def upgrade() -> None:
             "CREATE VIRTUAL TABLE chunk_terms USING fts5(terms, "
             "tokenize=\"unicode61 remove_diacritics 0 categories 'L* M* N* P* S* Co Cn Cs'\")"
         )
+        # Document frequency per term, so a query can skip terms that occur nearly everywhere.
+        op.execute("CREATE VIRTUAL TABLE chunk_terms_vocab USING fts5vocab(chunk_terms, 'row')")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TABLE chunk_terms_vocab")
         op.execute("DROP TABLE chunk_terms")
     for table in ("ingest_job_files", "ingest_jobs", "duplicate_sources", "paragraph_bands",
                   "paragraph_fingerprints", "chunk_vectors", "chunks", "documents", "collection_grants",
