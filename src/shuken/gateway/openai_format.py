@@ -9,7 +9,7 @@ import uuid
 
 from shuken import __version__
 from shuken.engines.base import Embeddings, Finished, SamplingParams
-from shuken.gateway.schemas import ChatCompletionRequest, CompletionRequest, SamplingFields
+from shuken.gateway.schemas import ChatCompletionRequest, SamplingFields
 
 FINGERPRINT = f"shuken-{__version__}"
 

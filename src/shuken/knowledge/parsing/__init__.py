@@ -78,6 +78,18 @@ class DocumentParseError(Exception):
     """A file could not be parsed; the message says why and what to do. Reported per file, never fatal."""
 
 
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes, or a DocumentParseError that says why they cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DocumentParseError(f"{path.name}: cannot read file ({exc.strerror or exc})") from exc
+
+
+def empty_document(path: Path) -> ParsedDocument:
+    return ParsedDocument([], warnings=[f"{path.name}: empty file"])
+
+
 class Parser(Protocol):
     suffixes: ClassVar[tuple[str, ...]]  # lower-case, with the dot: (".pdf",)
 

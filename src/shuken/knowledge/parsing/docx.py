@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from shuken.knowledge.parsing import BlockBuilder, DocumentParseError, ParsedDocument
+from shuken.knowledge.parsing import BlockBuilder, DocumentParseError, ParsedDocument, empty_document, read_bytes
 
 _HEADING_STYLE = re.compile(r"^(?:heading|見出し|titre|überschrift|标题|標題)\s*(\d)$", re.I)
 _TITLE_STYLES = {"title", "表題", "标题", "titre"}
@@ -79,12 +79,9 @@ class DocxParser:
     suffixes: ClassVar[tuple[str, ...]] = (".docx",)
 
     def parse(self, path: Path) -> ParsedDocument:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise DocumentParseError(f"{path.name}: cannot read file ({exc.strerror or exc})") from exc
+        data = read_bytes(path)
         if not data.strip():
-            return ParsedDocument([], warnings=[f"{path.name}: empty file"])
+            return empty_document(path)
         if data.startswith(_OLE_MAGIC):
             raise DocumentParseError(
                 f"{path.name}: an old-format Word .doc (or a password-protected .docx), not a .docx; "

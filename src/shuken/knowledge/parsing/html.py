@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from shuken.knowledge.parsing import BlockBuilder, DocumentParseError, ParsedDocument
+from shuken.knowledge.parsing import BlockBuilder, DocumentParseError, ParsedDocument, empty_document, read_bytes
 from shuken.knowledge.parsing.plain import decode_text
 
 _BLOCK_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "pre", "blockquote", "td", "th", "dt", "dd",
@@ -92,12 +92,9 @@ class HtmlParser:
         import lxml.html
         import trafilatura
 
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise DocumentParseError(f"{path.name}: cannot read file ({exc.strerror or exc})") from exc
+        data = read_bytes(path)
         if not data.strip():
-            return ParsedDocument([], warnings=[f"{path.name}: empty file"])
+            return empty_document(path)
         page = _XML_DECLARATION.sub("", decode_html(data, path.name))  # lxml refuses str with an encoding declaration
         try:
             tree = lxml.html.document_fromstring(page)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from shuken.knowledge.parsing import BlockBuilder, DocumentParseError, ParsedDocument
+from shuken.knowledge.parsing import BlockBuilder, ParsedDocument, read_bytes
 from shuken.knowledge.parsing.plain import decode_text, join_lines
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
@@ -111,10 +111,7 @@ class MarkdownParser:
     suffixes: ClassVar[tuple[str, ...]] = (".md", ".markdown")
 
     def parse(self, path: Path) -> ParsedDocument:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise DocumentParseError(f"{path.name}: cannot read file ({exc.strerror or exc})") from exc
+        data = read_bytes(path)
         source, warning = decode_text(data, path.name)
         builder, title = parse_markdown(source.replace("\r\n", "\n"))
         return ParsedDocument(builder.blocks, title=title, warnings=[warning] if warning else [])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from shuken.knowledge.parsing import BlockBuilder, DocumentParseError, ParsedDocument
+from shuken.knowledge.parsing import BlockBuilder, DocumentParseError, ParsedDocument, empty_document, read_bytes
 from shuken.knowledge.parsing.plain import join_lines, split_paragraphs, strip_controls
 
 OCR_DPI = 300
@@ -219,12 +219,9 @@ class PdfParser:
     suffixes: ClassVar[tuple[str, ...]] = (".pdf",)
 
     def parse(self, path: Path) -> ParsedDocument:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise DocumentParseError(f"{path.name}: cannot read file ({exc.strerror or exc})") from exc
+        data = read_bytes(path)
         if not data.strip():
-            return ParsedDocument([], warnings=[f"{path.name}: empty file"])
+            return empty_document(path)
         reader = _open(data, path.name)
         try:
             count = len(reader.pages)

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from shuken.knowledge.parsing import BlockBuilder, DocumentParseError, ParsedDocument
+from shuken.knowledge.parsing import BlockBuilder, DocumentParseError, ParsedDocument, read_bytes
 
 # Scripts written without spaces between words: CJK punctuation, kana, ideographs, full/half-width forms.
 CJK = "\u3000-\u303f\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f"
@@ -94,10 +94,7 @@ class PlainTextParser:
     suffixes: ClassVar[tuple[str, ...]] = (".txt",)
 
     def parse(self, path: Path) -> ParsedDocument:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise DocumentParseError(f"{path.name}: cannot read file ({exc.strerror or exc})") from exc
+        data = read_bytes(path)
         text, warning = decode_text(data, path.name)
         if "\x00" in text:
             raise DocumentParseError(f"{path.name}: contains NUL bytes, so it is binary, not text")
