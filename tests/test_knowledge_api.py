@@ -29,7 +29,7 @@ MODEL = "smollm2-135m-instruct"
 LIMITS = {"upload_max_bytes": 200_000, "upload_max_files": 5, "archive_max_bytes": 300_000}
 # The defaults, pinned so the relevant/irrelevant questions below stay on their sides.
 MIN_RELEVANCE = 0.80
-MIN_RELEVANCE_CROSS_LINGUAL = 0.75
+MIN_RELEVANCE_CROSS_LINGUAL = 0.80
 MARKER = re.compile(r"\[(\d+)\]")
 
 

@@ -32,3 +32,10 @@ def test_held_back_prefix_is_not_shown_early():
     assert stream.feed(b"42</ans") == "42"
     assert stream.feed(b"wer>tail") == ""
     assert stream.stopped and stream.text == "42"
+
+
+def test_a_character_cut_off_at_the_end_is_dropped_not_replaced():
+    stream = TextStream()
+    text = "日本".encode()
+    assert stream.feed(text[:4]) == "日"  # 日 complete, the first byte of 本 pending
+    assert stream.flush() == ""

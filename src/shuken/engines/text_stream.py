@@ -66,7 +66,9 @@ class TextStream:
         """At the end of generation: release whatever was held back (it was not a stop string)."""
         if self.stopped:
             return ""
-        self._text += self._decoder.decode(b"", final=True)
+        # Bytes still pending here are the start of a character cut off by max_tokens: drop them rather
+        # than end the answer with U+FFFD (invalid bytes mid-stream were already replaced as they came).
+        self._decoder.reset()
         out = self._text[self._emitted :]
         self._emitted = len(self._text)
         return out
