@@ -33,8 +33,9 @@ class CitationDecorator:
 
 
 def relevant_hits(hits: list[Hit], question: str, same_language: float, cross_lingual: float) -> list[Hit]:
-    """Passages similar enough to ground an answer. A passage in another language than the question needs
-    a lower cosine, because the multilingual embedder scores even exact translations lower."""
+    """Passages similar enough to ground an answer. A passage in another language than the question has its
+    own threshold: the multilingual embedder scores even exact translations lower, so an operator who wants
+    answers across languages lowers that one without loosening the same-language check."""
     language = detect_language(question)
     return [hit for hit in hits if hit.similarity is not None
             and hit.similarity >= (same_language if hit.language == language else cross_lingual)]
