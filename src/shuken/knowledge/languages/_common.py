@@ -116,3 +116,31 @@ def finalize(terms: Iterable[str]) -> list[str]:
         else:
             out.extend(part for part in _SPACES.split(term) if part)
     return out
+
+
+def script_terms(words: Iterable[str], stem: Callable[[list[str]], list[str]], is_native: Callable[[str], bool],
+                 prepare: Callable[[str], str | None]) -> list[str]:
+    """Terms of text in one script with a Snowball stemmer: runs of native words are stemmed together (one
+    stemmer call per run), ASCII words become English terms, words of other scripts pass through as they are.
+    `prepare` turns a native word into the word to stem, or None to drop it (a stop word)."""
+    run: list[str] = []
+    terms: list[str] = []
+
+    def close_run() -> None:
+        if run:
+            terms.extend(stem(run))
+            run.clear()
+
+    for word in words:
+        if word.isascii():
+            close_run()
+            terms.extend(english_terms(ascii_words(word)))
+        elif is_native(word):
+            prepared = prepare(word)
+            if prepared is not None:
+                run.append(prepared)
+        else:
+            close_run()
+            terms.append(word)
+    close_run()
+    return finalize(terms)

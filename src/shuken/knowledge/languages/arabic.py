@@ -17,14 +17,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from shuken.knowledge.languages._common import (
-    MARKS,
-    ascii_words,
-    english_terms,
-    finalize,
-    normalize,
-    stemmer,
-)
+from shuken.knowledge.languages._common import MARKS, normalize, script_terms, stemmer
 
 _NORMALISE = {code: None for code in range(0x064B, 0x0660)}  # tashkeel (fathatan … sukun, extras)
 _NORMALISE.update({code: None for code in range(0x0610, 0x061B)})  # honorific / Quranic signs
@@ -74,29 +67,11 @@ class ArabicTokenizer:
     languages: ClassVar[tuple[str, ...]] = ("ar",)
 
     def terms(self, text: str) -> list[str]:
-        text = normalise_arabic(text)
-        arabic: list[str] = []
-        terms: list[str] = []
-        stem = stemmer("arabic")
-        for word in _WORD.findall(text):
-            if word.isascii():
-                if arabic:
-                    terms.extend(stem(arabic))
-                    arabic = []
-                terms.extend(english_terms(ascii_words(word)))
-                continue
+        def prepare(word: str) -> str | None:
             if word in ARABIC_STOP_WORDS:
-                continue
-            if _ARABIC_LETTER.match(word):
-                word = strip_clitics(word)
-                if word in ARABIC_STOP_WORDS:
-                    continue
-                arabic.append(word)
-            else:  # another script (or digits with marks): kept as it is
-                if arabic:
-                    terms.extend(stem(arabic))
-                    arabic = []
-                terms.append(word)
-        if arabic:
-            terms.extend(stem(arabic))
-        return finalize(terms)
+                return None
+            word = strip_clitics(word)
+            return None if word in ARABIC_STOP_WORDS else word
+
+        return script_terms(_WORD.findall(normalise_arabic(text)), stemmer("arabic"),
+                            lambda word: bool(_ARABIC_LETTER.match(word)), prepare)

@@ -11,14 +11,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from shuken.knowledge.languages._common import (
-    MARKS,
-    ascii_words,
-    english_terms,
-    finalize,
-    normalize,
-    stemmer,
-)
+from shuken.knowledge.languages._common import MARKS, normalize, script_terms, stemmer
 
 _NORMALISE: dict[int, str | None] = {0x093C: None, 0x0901: "\u0902"}
 _NORMALISE.update({0x0966 + d: str(d) for d in range(10)})  # ०-९
@@ -48,25 +41,6 @@ class HindiTokenizer:
     languages: ClassVar[tuple[str, ...]] = ("hi",)
 
     def terms(self, text: str) -> list[str]:
-        text = normalise_hindi(text)
-        hindi: list[str] = []
-        terms: list[str] = []
-        stem = stemmer("hindi")
-        for word in _WORD.findall(text):
-            if word.isascii():
-                if hindi:
-                    terms.extend(stem(hindi))
-                    hindi = []
-                terms.extend(english_terms(ascii_words(word)))
-            elif word in HINDI_STOP_WORDS:
-                continue
-            elif _DEVANAGARI.match(word):
-                hindi.append(word)
-            else:
-                if hindi:
-                    terms.extend(stem(hindi))
-                    hindi = []
-                terms.append(word)
-        if hindi:
-            terms.extend(stem(hindi))
-        return finalize(terms)
+        return script_terms(_WORD.findall(normalise_hindi(text)), stemmer("hindi"),
+                            lambda word: bool(_DEVANAGARI.match(word)),
+                            lambda word: None if word in HINDI_STOP_WORDS else word)
