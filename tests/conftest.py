@@ -85,16 +85,18 @@ class RunningServer:
             self.process.kill()
 
 
-def start_server(home: Path, **env_overrides) -> RunningServer:
-    """`shuken serve` as a real process on 127.0.0.1; the admin key is read from its stdout."""
+def start_server(home: Path, api_key: str | None = None, **env_overrides) -> RunningServer:
+    """`shuken serve` as a real process on 127.0.0.1. On a new home the admin key is read from its stdout;
+    restarting on a home that has one, pass that `api_key` (no key is printed then)."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {**os.environ, "SHUKEN_HOME": str(home), "SHUKEN_PORT": str(port), "SHUKEN_HOST": "127.0.0.1",
            **{f"SHUKEN_{k.upper()}": str(v) for k, v in env_overrides.items()}}
-    log_path = home / "server.log"
-    process = subprocess.Popen(SHUKEN + ["serve"], env=env, stdout=subprocess.PIPE, stderr=log_path.open("w"),
-                               text=True, cwd=home)
-    api_key = process.stdout.readline().strip()
+    log_path = home / ("server.log" if api_key is None else "server-restarted.log")
+    process = subprocess.Popen(SHUKEN + ["serve"], env=env, stderr=log_path.open("w"), text=True, cwd=home,
+                               stdout=subprocess.PIPE if api_key is None else subprocess.DEVNULL)
+    if api_key is None:
+        api_key = process.stdout.readline().strip()
     base_url = f"http://127.0.0.1:{port}/v1"
     server = RunningServer(process, base_url, api_key, home, log_path)
     deadline = time.monotonic() + 120

@@ -15,14 +15,13 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from contextlib import closing
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import RunningServer, free_port, start_server
+from conftest import SHUKEN, start_server
 from fixtures.documents import SAMPLES, make_text
 from knowledge_support import ADMIN, read_only
 
@@ -31,8 +30,6 @@ from shuken.services import Services
 
 pytestmark = pytest.mark.slow
 
-# The installed `shuken` script: `python -m shuken.cli` does not see the knowledge commands (see test_knowledge_cli).
-SHUKEN = [str(Path(sys.executable).with_name("shuken"))]
 FINAL = ("indexed", "replaced", "unchanged", "error")
 FILES = 12
 _SENTENCE = re.compile(r"[^.。!?।]+[.。!?।]")
@@ -143,28 +140,6 @@ def test_cli_ingest_killed_mid_job_is_finished_by_jobs_resume(tmp_path, isolated
     assert query(db_path, "SELECT count(*) FROM documents") == [(FILES,)]
 
 
-def restart(server: RunningServer, **env_overrides) -> RunningServer:
-    """`shuken serve` again on the same home (no new admin key is printed: one exists)."""
-    port = free_port()
-    env = {**env_for(server.home), "SHUKEN_PORT": str(port), "SHUKEN_HOST": "127.0.0.1",
-           **{f"SHUKEN_{k.upper()}": str(v) for k, v in env_overrides.items()}}
-    log_path = server.home / "server-restarted.log"
-    process = subprocess.Popen(SHUKEN + ["serve"], env=env, stdout=subprocess.DEVNULL, stderr=log_path.open("w"),
-                               cwd=server.home)
-    restarted = RunningServer(process, f"http://127.0.0.1:{port}/v1", server.api_key, server.home, log_path)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log_path.read_text()[-3000:]
-        try:
-            if httpx.get(f"{restarted.root_url}/readyz", timeout=2).status_code == 200:
-                return restarted
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    restarted.stop()
-    raise AssertionError("the restarted server did not become ready")
-
-
 def test_server_killed_mid_job_finishes_the_job_after_restart(tmp_path_factory):
     home = tmp_path_factory.mktemp("crash-server") / "home"
     docs = tmp_path_factory.mktemp("crash-docs")
@@ -181,7 +156,7 @@ def test_server_killed_mid_job_finishes_the_job_after_restart(tmp_path_factory):
     finally:
         server.stop()
 
-    restarted = restart(server, job_stale_seconds=1)
+    restarted = start_server(home, api_key=server.api_key, job_stale_seconds=1)
     try:
         deadline = time.monotonic() + 180
         while True:

@@ -113,7 +113,7 @@ def test_unchanged_file_is_a_noop_and_a_changed_file_replaces_every_index_entry(
             assert not all_rows(svc, table) & rows, table
             assert after[table] == all_rows(svc, table), table  # and nothing else is left over
         assert len(after["paragraph_fingerprints"]) == 2
-        assert sql(svc, "SELECT count(*) FROM paragraph_bands")[0][0] == 2 * dedup.BANDS
+        assert sql(svc, "SELECT count(*) FROM paragraph_bands")[0][0] == 2 * dedup.band_shape()[0]
         assert ids(svc, "SELECT fingerprint_id FROM paragraph_bands") == row_ids(after, "paragraph_fingerprints")
         assert sql(svc, "SELECT count(*) FROM documents")[0][0] == 1
         # The old original is released once the new version is committed.

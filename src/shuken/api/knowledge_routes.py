@@ -27,6 +27,8 @@ def caller(key: Annotated[ApiKey, Depends(require_key)]) -> Subject:
 Caller = Annotated[Subject, Depends(caller)]
 
 
+# Routes that call the (synchronous, database-bound) service are plain `def`: FastAPI runs them in its
+# thread pool, so they never block the event loop that streams answers.
 def _knowledge(request: Request):
     return request.app.state.services.knowledge
 
@@ -44,22 +46,22 @@ class SearchRequest(BaseModel):
 
 
 @router.post("/collections", status_code=201)
-async def create_collection(body: NewCollection, request: Request, subject: Caller):
+def create_collection(body: NewCollection, request: Request, subject: Caller):
     return _knowledge(request).create_collection(subject, body.name, body.description, body.groups)
 
 
 @router.get("/collections")
-async def list_collections(request: Request, subject: Caller):
+def list_collections(request: Request, subject: Caller):
     return {"object": "list", "data": _knowledge(request).list_collections(subject)}
 
 
 @router.get("/collections/{name}")
-async def get_collection(name: str, request: Request, subject: Caller):
+def get_collection(name: str, request: Request, subject: Caller):
     return _knowledge(request).get_collection(subject, name)
 
 
 @router.delete("/collections/{name}")
-async def delete_collection(name: str, request: Request, subject: Caller):
+def delete_collection(name: str, request: Request, subject: Caller):
     return _knowledge(request).delete_collection(subject, name)
 
 
@@ -86,17 +88,17 @@ async def upload_documents(name: str, request: Request, subject: Caller):
 
 
 @router.get("/collections/{name}/documents")
-async def list_documents(name: str, request: Request, subject: Caller):
+def list_documents(name: str, request: Request, subject: Caller):
     return {"object": "list", "data": _knowledge(request).list_documents(subject, name)}
 
 
 @router.delete("/collections/{name}/documents/{document_id}")
-async def delete_document(name: str, document_id: int, request: Request, subject: Caller):
+def delete_document(name: str, document_id: int, request: Request, subject: Caller):
     return _knowledge(request).delete_document(subject, name, document_id)
 
 
 @router.get("/jobs/{job_id}")
-async def get_job(job_id: str, request: Request, subject: Caller):
+def get_job(job_id: str, request: Request, subject: Caller):
     return _knowledge(request).job(subject, job_id)
 
 

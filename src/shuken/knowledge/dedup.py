@@ -12,9 +12,9 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cache, cached_property
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
@@ -25,9 +25,17 @@ NEAR_DUPLICATE_JACCARD = 0.8
 MIN_CHARS = 40  # shorter paragraphs are never treated as duplicates
 SHINGLE = 5  # character shingles work in every script without a tokeniser
 
-_lsh_shape = MinHashLSH(threshold=NEAR_DUPLICATE_JACCARD, num_perm=NUM_PERM)
-BANDS, ROWS = _lsh_shape.b, _lsh_shape.r
 _SPACE_OR_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+@cache
+def band_shape() -> tuple[int, int]:
+    """(bands, rows per band) that datasketch picks for the threshold. datasketch (and SciPy under it) is
+    imported only when ingesting: every `shuken` command would otherwise pay ~0.4 s for it."""
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=NEAR_DUPLICATE_JACCARD, num_perm=NUM_PERM)
+    return lsh.b, lsh.r
 
 
 def normalise(text: str) -> str:
@@ -39,11 +47,12 @@ class Fingerprint:
     exact_hash: str
     minhash: np.ndarray  # uint64[NUM_PERM]
 
-    @property
+    @cached_property
     def bands(self) -> list[int]:
-        return [int.from_bytes(hashlib.blake2b(self.minhash[b * ROWS:(b + 1) * ROWS].tobytes(),
+        bands, rows = band_shape()
+        return [int.from_bytes(hashlib.blake2b(self.minhash[b * rows:(b + 1) * rows].tobytes(),
                                                digest_size=8).digest(), "big", signed=True)
-                for b in range(BANDS)]
+                for b in range(bands)]
 
     def similarity(self, other_minhash: np.ndarray) -> float:
         return float(np.count_nonzero(self.minhash == other_minhash)) / NUM_PERM
@@ -54,6 +63,8 @@ def fingerprint(text: str) -> Fingerprint | None:
     normal = normalise(text)
     if len(normal) < MIN_CHARS:
         return None
+    from datasketch import MinHash
+
     shingles = {normal[i:i + SHINGLE].encode() for i in range(len(normal) - SHINGLE + 1)}
     minhash = MinHash(num_perm=NUM_PERM)
     minhash.update_batch(list(shingles))

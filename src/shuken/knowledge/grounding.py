@@ -119,6 +119,3 @@ class CitationFilter:
     def flush(self) -> str:
         rest, self._pending = self._pending, ""
         return self._clean(rest)
-
-    def whole(self, text: str) -> str:
-        return self.feed(text) + self.flush()

@@ -3,8 +3,8 @@
 `SqliteIndex` is the embedded default: FTS5 (bm25) over our own normalised terms in the same SQLite
 database, and vectors stored beside the chunks, searched exactly with NumPy from a per-collection matrix
 that is reloaded when the collection's generation changes; past `ann_min_vectors` a usearch HNSW index
-answers instead. A PostgreSQL + pgvector backend implements the
-same methods. Every search takes the permission sub-select and composes it into its own query.
+answers instead. A PostgreSQL + pgvector backend implements the same methods. Every search takes the
+permission sub-select (or the collections it allowed) and composes it into its own query.
 """
 
 from __future__ import annotations

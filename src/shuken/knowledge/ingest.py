@@ -69,6 +69,15 @@ def remove_document_chunks(session: Session, index: SqliteIndex, document_id: in
     session.execute(delete(DuplicateSourceRow).where(DuplicateSourceRow.document_id == document_id))
 
 
+def dependent_documents(session: Session, document_id: int) -> list[tuple[str, str]]:
+    """(name, content hash) of the documents that skipped paragraphs as copies of this one: they must be
+    indexed in full again if this one is deleted or loses those paragraphs."""
+    return [tuple(row) for row in session.execute(
+        select(DocumentRow.name, DocumentRow.content_hash)
+        .join(DuplicateSourceRow, DuplicateSourceRow.document_id == DocumentRow.id)
+        .where(DuplicateSourceRow.source_document_id == document_id))]
+
+
 def bump_generation(session: Session, collection_id: int) -> None:
     session.execute(update(CollectionRow).where(CollectionRow.id == collection_id)
                     .values(generation=CollectionRow.generation + 1))
@@ -96,30 +105,41 @@ class Indexer:
         try:
             content_hash = await asyncio.to_thread(sha256_file, path)
         except OSError as exc:
-            return self._record(job_file_id, FileOutcome("error", error=f"cannot read {name}: {exc.strerror}"))
-        with self.db.session() as session:
-            existing = session.scalar(select(DocumentRow).where(DocumentRow.collection_id == collection_id,
-                                                                DocumentRow.name == name))
-            existing_id = existing.id if existing else None
-            if existing and existing.content_hash == content_hash and not force:
-                return self._record(job_file_id, FileOutcome("unchanged", existing.id, existing.pages or 0),
-                                    session)
+            return await asyncio.to_thread(self._record, job_file_id,
+                                           FileOutcome("error", error=f"cannot read {name}: {exc.strerror}"))
+        existing_id, unchanged = await asyncio.to_thread(self._existing, collection_id, name, content_hash,
+                                                         force, job_file_id)
+        if unchanged is not None:
+            return unchanged
         try:
             parsed = await asyncio.to_thread(parse_file, path, name)
             prepared = await asyncio.to_thread(self._prepare, parsed, collection_id, existing_id)
             vectors = await self.embedder.embed_passages([index_text(d) for d in prepared.drafts])
             await asyncio.to_thread(self.files.put_file, path, content_hash)
         except DocumentParseError as exc:
-            return self._failed(job_file_id, FileOutcome("error", error=str(exc)), content_hash)
+            error = str(exc)
         except OSError as exc:
-            return self._failed(job_file_id, FileOutcome("error", error=f"cannot read {name}: {exc}"), content_hash)
+            error = f"cannot read {name}: {exc}"
         except Exception as exc:  # a parser bug must cost one file, not the batch
             log.exception("unexpected ingestion failure", extra={"document": name})
-            return self._failed(job_file_id, FileOutcome("error", error=f"{name}: unexpected error "
-                                                                         f"({type(exc).__name__}: {exc})"),
-                                content_hash)
-        return await asyncio.to_thread(self._write, collection_id, name, content_hash, path, prepared, vectors,
-                                       submitted_by, job_file_id)
+            error = f"{name}: unexpected error ({type(exc).__name__}: {exc})"
+        else:
+            return await asyncio.to_thread(self._write, collection_id, name, content_hash, path, prepared, vectors,
+                                           submitted_by, job_file_id)
+        return await asyncio.to_thread(self._failed, job_file_id, FileOutcome("error", error=error), content_hash)
+
+    def _existing(self, collection_id: int, name: str, content_hash: str, force: bool,
+                  job_file_id: int | None) -> tuple[int | None, FileOutcome | None]:
+        """The id of the document this file would replace, and the recorded outcome if it is unchanged."""
+        with self.db.session() as session:
+            existing = session.scalar(select(DocumentRow).where(DocumentRow.collection_id == collection_id,
+                                                                DocumentRow.name == name))
+            if existing is None:
+                return None, None
+            if existing.content_hash == content_hash and not force:
+                return existing.id, self._record(job_file_id, FileOutcome("unchanged", existing.id,
+                                                                          existing.pages or 0), session)
+            return existing.id, None
 
     def _prepare(self, parsed: ParsedDocument, collection_id: int, existing_id: int | None) -> _Prepared:
         kept, fingerprints, sources, duplicates = [], [], Counter(), 0
@@ -212,17 +232,13 @@ class Indexer:
                                   .where(ParagraphFingerprintRow.document_id == document_id)))
         if old <= {fp.exact_hash for fp in kept}:
             return
-        dependents = session.execute(
-            select(DocumentRow.name, DocumentRow.content_hash)
-            .join(DuplicateSourceRow, DuplicateSourceRow.document_id == DocumentRow.id)
-            .where(DuplicateSourceRow.source_document_id == document_id)).all()
+        dependents = dependent_documents(session, document_id)
         if not dependents:
             return
         job_id = session.scalar(select(IngestJobFileRow.job_id).where(IngestJobFileRow.id == job_file_id))
         last = session.scalar(select(func.max(IngestJobFileRow.ordinal)).where(IngestJobFileRow.job_id == job_id))
-        session.add_all(IngestJobFileRow(job_id=job_id, ordinal=last + 1 + i, name=name,
-                                         path=str(self.files.path_for(content_hash)), status="pending", force=True,
-                                         pages=0, ocr_pages=0, chunks=0, duplicates=0)
+        session.add_all(IngestJobFileRow(job_id=job_id, ordinal=last + 1 + i, name=name, status="pending", force=True,
+                                         path=str(self.files.path_for(content_hash)))
                         for i, (name, content_hash) in enumerate(dependents))
 
     def _record(self, job_file_id: int | None, outcome: FileOutcome, session: Session | None = None) -> FileOutcome:

@@ -81,8 +81,7 @@ class JobQueue:
                                      submitted_by_key=submitted_by, created_at=_now()))
             session.flush()  # the job row must exist before its files reference it
             session.add_all(IngestJobFileRow(job_id=job_id, ordinal=i, name=f.name, path=str(f.path),
-                                             status="pending", force=f.force, pages=0, ocr_pages=0,
-                                             chunks=0, duplicates=0) for i, f in enumerate(files))
+                                             status="pending", force=f.force) for i, f in enumerate(files))
         return job_id
 
     def _claimable(self):
@@ -141,17 +140,19 @@ class JobRunner:
         self.indexer = indexer
         self.worker = worker_name()
         self._wakeup: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def notify(self) -> None:
-        if self._wakeup is not None:
-            self._wakeup.set()
+        """Wake `serve_forever` for a new job; safe from any thread (uploads are stored in a worker thread)."""
+        if self._loop is not None and self._wakeup is not None:
+            self._loop.call_soon_threadsafe(self._wakeup.set)
 
     async def run(self, job_id: str, on_file: Callable[[IngestJobFileRow, FileOutcome], None] | None = None) -> None:
-        collection_id = self.queue.collection_of(job_id)
+        collection_id = await asyncio.to_thread(self.queue.collection_of, job_id)
         beating = asyncio.create_task(self._heartbeat(job_id))
         try:
             # Until none is pending: indexing a file may add files to its job (documents to re-index).
-            while pending := self.queue.pending_files(job_id):
+            while pending := await asyncio.to_thread(self.queue.pending_files, job_id):
                 for job_file in pending:
                     if beating.done():  # lost the job to another worker
                         return
@@ -159,12 +160,12 @@ class JobRunner:
                                                         force=job_file.force, job_file_id=job_file.id)
                     if on_file is not None:
                         on_file(job_file, outcome)
-            self.queue.finish(job_id, self.worker)
+            await asyncio.to_thread(self.queue.finish, job_id, self.worker)
         except asyncio.CancelledError:
             raise  # shutting down: the job stays running, goes stale and is resumed on restart
         except Exception as exc:
             log.exception("ingest job failed", extra={"job": job_id})
-            self.queue.finish(job_id, self.worker, error=f"{type(exc).__name__}: {exc}")
+            await asyncio.to_thread(self.queue.finish, job_id, self.worker, f"{type(exc).__name__}: {exc}")
         finally:
             beating.cancel()
 
@@ -178,6 +179,7 @@ class JobRunner:
 
     async def serve_forever(self, poll_seconds: float = 2.0) -> None:
         self._wakeup = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         while True:
             try:
                 job_id = await asyncio.to_thread(self.queue.claim, self.worker)

@@ -1,12 +1,13 @@
 """Hybrid retrieval: keyword (bm25 over our terms) and dense (cosine) lists fused by a convex combination
-of normalised scores, then an optional rerank stage. Permission is part of every query: the allowed collections come from the
-same SQL rule (`access.readable_collection_ids`) and are composed into each search, never applied after.
+of normalised scores, then an optional rerank stage. Permission is part of every query: the allowed
+collections come from the same SQL rule (`access.readable_condition`) and are composed into each search,
+never applied after.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from sqlalchemy import select
@@ -26,8 +27,6 @@ CANDIDATES = 50
 class Hit:
     chunk_id: int
     score: float
-    keyword_rank: int | None = None
-    dense_rank: int | None = None
     similarity: float | None = None  # cosine to the query, whichever list found it
     # filled from the database after fusion:
     document_id: int = 0
@@ -40,7 +39,6 @@ class Hit:
     page_end: int | None = None
     start: int = 0
     end: int = 0
-    extra: dict = field(default_factory=dict)
 
     def as_api(self) -> dict:
         return {"document_id": self.document_id, "document_name": self.document_name, "chunk_id": self.chunk_id,
@@ -63,24 +61,22 @@ def fuse(keyword: list[tuple[int, float]], dense: list[tuple[int, float]],
     their order; a weak keyword list (a cross-lingual question matching only numbers) adds little.
 
     `similarity`: cosine for every candidate (None in keyword-only mode)."""
-    hits: dict[int, Hit] = {}
     best = max((score for _, score in keyword), default=0.0)
-    for rank, (chunk_id, score) in enumerate(keyword, start=1):
-        hit = hits.setdefault(chunk_id, Hit(chunk_id, 0.0))
-        hit.keyword_rank = rank
-        hit.score = score / best if best > 0 else 0.0
-    for rank, (chunk_id, _) in enumerate(dense, start=1):
-        hits.setdefault(chunk_id, Hit(chunk_id, 0.0)).dense_rank = rank
+    keyword_part = {chunk_id: score / best if best > 0 else 0.0 for chunk_id, score in keyword}
+    candidates = dict.fromkeys([*keyword_part, *(chunk_id for chunk_id, _ in dense)])
     if similarity is None:
-        return sorted(hits.values(), key=lambda h: -h.score)
-    values = [similarity[chunk_id] for chunk_id in hits if chunk_id in similarity]
+        hits = [Hit(chunk_id, keyword_part.get(chunk_id, 0.0)) for chunk_id in candidates]
+        return sorted(hits, key=lambda h: -h.score)
+    values = [similarity[chunk_id] for chunk_id in candidates if chunk_id in similarity]
     low, high = (min(values), max(values)) if values else (0.0, 0.0)
     keyword_weight = KEYWORD_WEIGHT if keyword else 0.0
-    for hit in hits.values():
-        hit.similarity = similarity.get(hit.chunk_id)
-        dense_part = (hit.similarity - low) / (high - low) if hit.similarity is not None and high > low else 0.0
-        hit.score = keyword_weight * hit.score + (1 - keyword_weight) * dense_part
-    return sorted(hits.values(), key=lambda h: -h.score)
+    hits = []
+    for chunk_id in candidates:
+        cosine = similarity.get(chunk_id)
+        dense_part = (cosine - low) / (high - low) if cosine is not None and high > low else 0.0
+        score = keyword_weight * keyword_part.get(chunk_id, 0.0) + (1 - keyword_weight) * dense_part
+        hits.append(Hit(chunk_id, score, similarity=cosine))
+    return sorted(hits, key=lambda h: -h.score)
 
 
 def allowed_collections(session: Session, subject: Subject, collection_ids: list[int] | None) -> list[AllowedCollection]:
@@ -98,8 +94,8 @@ class Retriever:
 
     async def search(self, session_factory, subject: Subject, collection_ids: list[int] | None, query: str,
                      k: int, mode: Mode = "hybrid") -> list[Hit]:
-        # The query embedding (~25 ms) runs in its own thread while the keyword search runs in another:
-        # both release the GIL, so on two cores the slower of them sets the latency, not their sum.
+        # The query embedding (~25 ms) runs in its own thread while the keyword search runs in another (both
+        # release the GIL). On these two vCPUs they still slow each other a little, but overlap beats a sum.
         embedding = asyncio.ensure_future(self.embedder.embed_query(query)) if mode != "keyword" else None
         depth = max(k, CANDIDATES)
         try:
@@ -137,19 +133,17 @@ class Retriever:
                 missing = [chunk_id for chunk_id, _ in keyword if chunk_id not in similarity]
                 similarity.update(self.index.similarities(session, allowed, vector, missing))
             if mode == "dense":  # plain cosine order, scores stay cosines
-                hits = [Hit(chunk_id, score, dense_rank=rank, similarity=score)
-                        for rank, (chunk_id, score) in enumerate(dense, start=1)]
+                hits = [Hit(chunk_id, score, similarity=score) for chunk_id, score in dense]
             else:
                 hits = fuse(keyword, dense, similarity)
-            hits = hits[:keep]
-            self._load(session, subject, hits)
-        return hits
+            return self._load(session, subject, hits[:keep])
 
     @staticmethod
-    def _load(session: Session, subject: Subject, hits: list[Hit]) -> None:
-        """Fill text and provenance; the permission rule is composed in here too (defence in depth)."""
+    def _load(session: Session, subject: Subject, hits: list[Hit]) -> list[Hit]:
+        """Fill in text and provenance, dropping chunks deleted meanwhile; the permission rule is composed in
+        here too (defence in depth)."""
         if not hits:
-            return
+            return hits
         rows = session.execute(
             select(ChunkRow, DocumentRow.name, CollectionRow.name)
             .join(DocumentRow, DocumentRow.id == ChunkRow.document_id)
@@ -167,4 +161,4 @@ class Retriever:
                                                                     chunk.language)
             hit.page, hit.page_end, hit.start, hit.end = chunk.page, chunk.page_end, chunk.start_offset, chunk.end_offset
             kept.append(hit)
-        hits[:] = kept
+        return kept

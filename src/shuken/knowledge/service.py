@@ -6,6 +6,7 @@ shared error vocabulary and never import FastAPI.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
 from datetime import datetime, timezone
@@ -22,13 +23,15 @@ from shuken.knowledge.access import Subject, find_collection, readable_condition
 from shuken.knowledge.embedding import HostEmbedder
 from shuken.knowledge.files import FileStore
 from shuken.knowledge.index import SqliteIndex
-from shuken.knowledge.ingest import Indexer, bump_generation, release_file_if_unused, remove_document_chunks
+from shuken.knowledge.ingest import (
+    Indexer, bump_generation, dependent_documents, release_file_if_unused, remove_document_chunks,
+)
 from shuken.knowledge.jobs import JobFile, JobQueue, JobRunner, job_view
 from shuken.knowledge.parsing import supported_suffixes
 from shuken.knowledge.retrieval import Hit, Mode, Retriever
 from shuken.store import Database
 from shuken.store.tables import (
-    ChunkRow, CollectionGrantRow, CollectionRow, DocumentRow, DuplicateSourceRow, IngestJobFileRow, IngestJobRow,
+    ChunkRow, CollectionGrantRow, CollectionRow, DocumentRow, IngestJobFileRow, IngestJobRow,
 )
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -149,10 +152,7 @@ class KnowledgeService:
                 raise NotFound(f"No document {document_id} in '{collection}'.", param="document_id",
                                code="document_not_found")
             # Documents whose paragraphs were skipped as copies of this one must be indexed in full again.
-            dependents = session.execute(
-                select(DocumentRow.name, DocumentRow.content_hash)
-                .join(DuplicateSourceRow, DuplicateSourceRow.document_id == DocumentRow.id)
-                .where(DuplicateSourceRow.source_document_id == document.id)).all()
+            dependents = dependent_documents(session, document.id)
             chunks = document.chunk_count
             remove_document_chunks(session, self.index, document.id)
             session.delete(document)
@@ -213,7 +213,7 @@ class KnowledgeService:
             raise InvalidRequest(f"k must be between 1 and {MAX_K}.", param="k")
         if mode not in ("hybrid", "keyword", "dense"):
             raise InvalidRequest("mode must be hybrid, keyword or dense.", param="mode")
-        ids = self._collection_ids(subject, collections)
+        ids = await asyncio.to_thread(self._collection_ids, subject, collections)
         return await self.retriever.search(self.db.session, subject, ids, query, k, mode)
 
     @staticmethod
