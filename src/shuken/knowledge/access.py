@@ -1,7 +1,8 @@
 """Who may read which collection, expressed as SQL so every retrieval path composes it into its own query.
 
-There is exactly one rule, `readable_collection_ids(subject)`; keyword search, vector search, document
-listings, citations and single-collection checks all build on it. Nothing searches first and filters later.
+There is exactly one rule, `readable_condition(subject)`; the allowed-collections selection that keyword
+search (inside its FTS5 MATCH) and vector search take, document listings, citations and single-collection
+checks all build on it. Nothing searches first and filters later.
 The governance issue replaces how a Subject is obtained (users, groups, scopes); the rule's shape stays.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, and_, or_, select, true
+from sqlalchemy import and_, or_, select, true
 from sqlalchemy.orm import Session
 
 from shuken.errors import Forbidden, NotFound
@@ -50,11 +51,6 @@ def readable_condition(subject: Subject):
         return and_(in_workspace, true())
     granted = select(CollectionGrantRow.collection_id).where(CollectionGrantRow.group_name.in_(sorted(subject.groups)))
     return and_(in_workspace, or_(CollectionRow.restricted.is_(False), CollectionRow.id.in_(granted)))
-
-
-def readable_collection_ids(subject: Subject) -> Select:
-    """A sub-select of collection ids the subject may read, for `.in_(...)` inside a data query."""
-    return select(CollectionRow.id).where(readable_condition(subject))
 
 
 def decide_read(session: Session, subject: Subject, collection: CollectionRow) -> Decision:

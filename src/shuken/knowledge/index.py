@@ -4,34 +4,54 @@
 database, and vectors stored beside the chunks, searched exactly with NumPy from a per-collection matrix
 that is reloaded when the collection's generation changes; past `ann_min_vectors` a usearch HNSW index
 answers instead. A PostgreSQL + pgvector backend implements the same methods. Every search takes the
-permission sub-select (or the collections it allowed) and composes it into its own query.
+collections the permission query allowed and composes them into its own query: keyword rows carry their
+collection as a `scope` token, matched inside the FTS5 expression, so no matching row is joined or filtered.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Select, bindparam, column, delete, func, literal_column, select, table, text
+from sqlalchemy import Select, bindparam, column, delete, func, select, table, text
 from sqlalchemy.orm import Session
 
-from shuken.store.tables import ChunkRow, ChunkVectorRow, DocumentRow
+from shuken.store.tables import ChunkVectorRow, DocumentRow
 
-_fts = table("chunk_terms", column("rowid"), column("terms"))
-_MATCH = text("chunk_terms MATCH :match")
-_DOCUMENT_FREQUENCY = text("SELECT term, doc FROM chunk_terms_vocab WHERE term IN :terms").bindparams(
+_fts = table("chunk_terms", column("rowid"), column("terms"), column("scope"))
+_KEYWORD_SEARCH = text(
+    # bm25 weights: the scope column only filters, it never scores. bm25() is lower-is-better.
+    "SELECT rowid, bm25(chunk_terms, 1.0, 0.0) AS score FROM chunk_terms WHERE chunk_terms MATCH :match "
+    "ORDER BY score LIMIT :limit")
+_DOCUMENT_FREQUENCY = text(
+    "SELECT term, doc FROM chunk_terms_vocab WHERE col = 'terms' AND term IN :terms").bindparams(
     bindparam("terms", expanding=True))
 # In a large index a term found in more than this share of all chunks barely changes the ranking (its idf
 # is near its floor) but makes FTS5 walk a huge posting list: such terms are left out of the query.
 COMMON_TERM_SHARE = 0.10
 PRUNE_FROM_CHUNKS = 20_000
+CHUNK_TOTAL_TTL_SECONDS = 30.0  # the pruning threshold needs the index size only roughly
 
 
 def fts_query(terms: list[str]) -> str:
     """OR of quoted terms: FTS5 query syntax cannot be injected through a quoted string."""
     unique = dict.fromkeys(term.replace('"', '""') for term in terms if term)
     return " OR ".join(f'"{term}"' for term in unique)
+
+
+def scope_token(collection_id: int) -> str:
+    return f"c{int(collection_id)}"
+
+
+def scoped_fts_query(terms: list[str], collection_ids: list[int]) -> str:
+    """Any of the terms, in a chunk of one of the collections: the permission is part of the MATCH itself."""
+    words = fts_query(terms)
+    if not words or not collection_ids:
+        return ""
+    scopes = " OR ".join(f'"{scope_token(i)}"' for i in dict.fromkeys(collection_ids))
+    return f"terms : ({words}) AND scope : ({scopes})"
 
 
 @dataclass(frozen=True)
@@ -85,11 +105,12 @@ class SqliteIndex:
         self._matrices: dict[int, _Matrix] = {}
         self._lock = threading.Lock()
         self._ann = AnnIndexes(ann_min_vectors)
+        self._chunk_total: tuple[float, int] | None = None  # (monotonic time, chunks in all collections)
 
     # -- writes (inside the caller's transaction) -----------------------------------------------------
     def add_chunk(self, session: Session, chunk_id: int, collection_id: int, terms: list[str],
                   vector: np.ndarray) -> None:
-        session.execute(_fts.insert().values(rowid=chunk_id, terms=" ".join(terms)))
+        session.execute(_fts.insert().values(rowid=chunk_id, terms=" ".join(terms), scope=scope_token(collection_id)))
         session.add(ChunkVectorRow(chunk_id=chunk_id, collection_id=collection_id,
                                    vector=np.asarray(vector, dtype=np.float32).tobytes()))
 
@@ -100,27 +121,31 @@ class SqliteIndex:
         session.execute(delete(ChunkVectorRow).where(ChunkVectorRow.chunk_id.in_(chunk_ids)))
 
     # -- reads ------------------------------------------------------------------------------------------
-    @staticmethod
-    def _without_common_terms(session: Session, terms: list[str]) -> list[str]:
-        total = session.scalar(select(func.coalesce(func.sum(DocumentRow.chunk_count), 0)))
-        if total < PRUNE_FROM_CHUNKS or len(terms) < 2:
+    def _total_chunks(self, session: Session) -> int:
+        now = time.monotonic()
+        cached = self._chunk_total
+        if cached is None or now - cached[0] > CHUNK_TOTAL_TTL_SECONDS:
+            cached = self._chunk_total = (now, session.scalar(select(func.coalesce(func.sum(DocumentRow.chunk_count), 0))))
+        return cached[1]
+
+    def _without_common_terms(self, session: Session, terms: list[str]) -> list[str]:
+        if len(terms) < 2:
+            return terms
+        total = self._total_chunks(session)
+        if total < PRUNE_FROM_CHUNKS:
             return terms
         frequency = dict(session.execute(_DOCUMENT_FREQUENCY, {"terms": list(dict.fromkeys(terms))}).all())
         kept = [term for term in terms if frequency.get(term, 0) <= COMMON_TERM_SHARE * total]
         return kept or [min(terms, key=lambda term: frequency.get(term, 0))]
 
-    def keyword_search(self, session: Session, allowed_ids: Select, terms: list[str],
+    def keyword_search(self, session: Session, allowed: list[AllowedCollection], terms: list[str],
                        limit: int) -> list[tuple[int, float]]:
-        match = fts_query(self._without_common_terms(session, terms))
+        """bm25 over the allowed collections only (their ids come from the permission query), best first."""
+        match = scoped_fts_query(self._without_common_terms(session, terms), [c.id for c in allowed])
         if not match:
             return []
-        score = func.bm25(literal_column("chunk_terms")).label("score")
-        query = (select(_fts.c.rowid, score)
-                 .join(ChunkRow, ChunkRow.id == _fts.c.rowid)
-                 .where(_MATCH, ChunkRow.collection_id.in_(allowed_ids))
-                 .order_by(score).limit(limit))
-        # bm25() is lower-is-better in SQLite; report higher-is-better.
-        return [(int(chunk_id), -float(value)) for chunk_id, value in session.execute(query, {"match": match})]
+        rows = session.execute(_KEYWORD_SEARCH, {"match": match, "limit": limit})
+        return [(int(chunk_id), -float(score)) for chunk_id, score in rows]
 
     def _matrix(self, session: Session, collection: AllowedCollection) -> _Matrix:
         with self._lock:
