@@ -80,16 +80,20 @@ def test_keyword_search_stays_inside_the_allowed_collections(services, tmp_path)
     assert frequency["c1"] == 1 and "c2" not in frequency
 
 
-def test_terms_found_almost_everywhere_are_left_out_of_large_keyword_queries(services, monkeypatch, tmp_path):
+def test_large_keyword_queries_keep_only_the_rarer_terms(services, monkeypatch, tmp_path):
     """A term in most chunks of a large index costs a long posting-list walk and barely ranks: it is dropped
-    from the query, unless nothing would be left."""
-    _ingest_texts(services, "notes", _notes("note"), tmp_path)
-    strip = services.knowledge.index._without_common_terms
+    from the query, unless nothing would be left; past MAX_QUERY_TERMS only the rarest terms are kept."""
+    _ingest_texts(services, "notes", {**_notes("note"), "extra.txt": "Zeppelin hangar doors, second check."},
+                  tmp_path)
+    choose = services.knowledge.index._query_terms
     with services.db.session() as session:
-        assert strip(session, ["quarter", "zeppelin"]) == ["quarter", "zeppelin"]  # small index: untouched
+        assert choose(session, ["quarter", "zeppelin", "quarter"]) == ["quarter", "zeppelin"]  # small: all
         monkeypatch.setattr(index_module, "PRUNE_FROM_CHUNKS", 5)
-        assert strip(session, ["quarter", "zeppelin"]) == ["zeppelin"]
-        assert strip(session, ["quarter", "check"]) in (["quarter"], ["check"])  # both common: the rarer stays
+        assert choose(session, ["quarter", "zeppelin"]) == ["zeppelin"]
+        assert choose(session, ["quarter", "check"]) in (["quarter"], ["check"])  # both common: the rarer stays
+        monkeypatch.setattr(index_module, "MAX_QUERY_TERMS", 2)
+        # document frequencies: zeppelin 2, hangar 2, boiler 1, elev 1; the two rarest stay, in query order
+        assert choose(session, ["zeppelin", "boiler", "hangar", "elev"]) == ["boiler", "elev"]
 
 
 def test_migration_0003_keeps_existing_chunks_searchable_both_ways(services, tmp_path):

@@ -32,6 +32,7 @@ _DOCUMENT_FREQUENCY = text(
 # is near its floor) but makes FTS5 walk a huge posting list: such terms are left out of the query.
 COMMON_TERM_SHARE = 0.10
 PRUNE_FROM_CHUNKS = 20_000
+MAX_QUERY_TERMS = 12  # distinct terms of a keyword query in a large index (questions rarely have more)
 CHUNK_TOTAL_TTL_SECONDS = 30.0  # the pruning threshold needs the index size only roughly
 
 
@@ -128,20 +129,25 @@ class SqliteIndex:
             cached = self._chunk_total = (now, session.scalar(select(func.coalesce(func.sum(DocumentRow.chunk_count), 0))))
         return cached[1]
 
-    def _without_common_terms(self, session: Session, terms: list[str]) -> list[str]:
-        if len(terms) < 2:
-            return terms
+    def _query_terms(self, session: Session, terms: list[str]) -> list[str]:
+        """In a large index: without the near-universal terms, and at most MAX_QUERY_TERMS of the rarest
+        (a pasted paragraph would otherwise walk hundreds of posting lists); the rarest term stays if all
+        are common."""
+        unique = list(dict.fromkeys(terms))
+        if len(unique) < 2:
+            return unique
         total = self._total_chunks(session)
         if total < PRUNE_FROM_CHUNKS:
-            return terms
-        frequency = dict(session.execute(_DOCUMENT_FREQUENCY, {"terms": list(dict.fromkeys(terms))}).all())
-        kept = [term for term in terms if frequency.get(term, 0) <= COMMON_TERM_SHARE * total]
-        return kept or [min(terms, key=lambda term: frequency.get(term, 0))]
+            return unique
+        frequency = dict(session.execute(_DOCUMENT_FREQUENCY, {"terms": unique}).all())
+        rarest_first = sorted(unique, key=lambda term: frequency.get(term, 0))
+        chosen = {term for term in rarest_first[:MAX_QUERY_TERMS] if frequency.get(term, 0) <= COMMON_TERM_SHARE * total}
+        return [term for term in unique if term in chosen] or rarest_first[:1]
 
     def keyword_search(self, session: Session, allowed: list[AllowedCollection], terms: list[str],
                        limit: int) -> list[tuple[int, float]]:
         """bm25 over the allowed collections only (their ids come from the permission query), best first."""
-        match = scoped_fts_query(self._without_common_terms(session, terms), [c.id for c in allowed])
+        match = scoped_fts_query(self._query_terms(session, terms), [c.id for c in allowed])
         if not match:
             return []
         rows = session.execute(_KEYWORD_SEARCH, {"match": match, "limit": limit})
