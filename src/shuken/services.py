@@ -8,7 +8,7 @@ from shuken.config import Settings
 from shuken.gateway.host import ModelHost
 from shuken.governance.keys import KeyService
 from shuken.knowledge.service import KnowledgeService
-from shuken.native_threads import limit_blas_threads
+from shuken import native_threads
 from shuken.registry import ModelRegistry
 from shuken.store import Database
 
@@ -24,7 +24,7 @@ class Services:
 
     @classmethod
     def open(cls, settings: Settings) -> "Services":
-        limit_blas_threads()
+        native_threads.configure()
         db = Database(settings.database_url)
         db.prepare()
         registry = ModelRegistry(db, settings.models_dir)
