@@ -111,7 +111,8 @@ class SqliteIndex:
     # -- writes (inside the caller's transaction) -----------------------------------------------------
     def add_chunk(self, session: Session, chunk_id: int, collection_id: int, terms: list[str],
                   vector: np.ndarray) -> None:
-        session.execute(_fts.insert().values(rowid=chunk_id, terms=" ".join(terms), scope=scope_token(collection_id)))
+        session.execute(_fts.insert().values(rowid=chunk_id, terms=" ".join(terms),
+                                             scope=scope_token(collection_id)))
         session.add(ChunkVectorRow(chunk_id=chunk_id, collection_id=collection_id,
                                    vector=np.asarray(vector, dtype=np.float32).tobytes()))
 
@@ -126,7 +127,8 @@ class SqliteIndex:
         now = time.monotonic()
         cached = self._chunk_total
         if cached is None or now - cached[0] > CHUNK_TOTAL_TTL_SECONDS:
-            cached = self._chunk_total = (now, session.scalar(select(func.coalesce(func.sum(DocumentRow.chunk_count), 0))))
+            total = session.scalar(select(func.coalesce(func.sum(DocumentRow.chunk_count), 0)))
+            cached = self._chunk_total = (now, total)
         return cached[1]
 
     def _query_terms(self, session: Session, terms: list[str]) -> list[str]:
@@ -141,7 +143,8 @@ class SqliteIndex:
             return unique
         frequency = dict(session.execute(_DOCUMENT_FREQUENCY, {"terms": unique}).all())
         rarest_first = sorted(unique, key=lambda term: frequency.get(term, 0))
-        chosen = {term for term in rarest_first[:MAX_QUERY_TERMS] if frequency.get(term, 0) <= COMMON_TERM_SHARE * total}
+        common = COMMON_TERM_SHARE * total
+        chosen = {term for term in rarest_first[:MAX_QUERY_TERMS] if frequency.get(term, 0) <= common}
         return [term for term in unique if term in chosen] or rarest_first[:1]
 
     def keyword_search(self, session: Session, allowed: list[AllowedCollection], terms: list[str],
