@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from shuken.knowledge.access import Subject
+from shuken.governance.identity import Subject
 
-ADMIN = Subject.system()
+ADMIN = Subject.operator()
 
 
 async def ingest(services, collection: str, files: list[tuple[str, Path]], subject: Subject = ADMIN) -> dict:

@@ -44,13 +44,15 @@ def seeded_home(tmp_path_factory):
 
 # -- keys ---------------------------------------------------------------------------------------------
 def create_key(name: str) -> str:
-    result = shuken("keys", "create", "--name", name)
+    shuken("users", "create", "ops@example.org")  # a repeat fails harmlessly: the user exists
+    result = shuken("keys", "create", "--user", "ops@example.org", "--name", name)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def test_keys_create_prints_only_the_secret_on_stdout():
-    result = shuken("keys", "create", "--name", "ci-bot")
+    assert shuken("users", "create", "ops@example.org").returncode == 0
+    result = shuken("keys", "create", "--user", "ops@example.org", "--name", "ci-bot")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 1 and result.stdout.endswith("\n")
@@ -65,7 +67,8 @@ def test_keys_list_json_never_shows_secrets():
     assert result.returncode == 0, result.stderr
     keys = json.loads(result.stdout)
     assert [k["name"] for k in keys] == ["ci-bot"]
-    assert keys[0]["revoked_at"] is None and keys[0]["role"] == "user"
+    assert keys[0]["status"] == "active" and keys[0]["user"] == "ops@example.org"
+    assert keys[0]["scopes"] == ["chat", "knowledge:read"]  # least privilege by default
     assert secret.startswith(keys[0]["prefix"])  # the prefix identifies the key ...
     assert secret not in result.stdout and secret not in result.stderr  # ... the secret is never shown
     assert not any("secret" in field or "hash" in field for field in keys[0])
@@ -173,7 +176,7 @@ def test_bundled_model_cannot_be_removed(seeded_home):
     ([], "serve"),
     (["serve"], "--port"),
     (["models", "add"], "--license"),
-    (["keys", "create"], "--name"),
+    (["keys", "create", "--user", "x@example.org"], "--name"),
     (["chat"], "--max-tokens"),
     (["db", "upgrade"], "Migrate"),
 ])

@@ -6,35 +6,48 @@ import pytest
 from sqlalchemy import text
 
 from shuken.errors import InvalidRequest, NotFound, Unauthorized
+from shuken.governance.identity import Subject
 from shuken.store import Database, SchemaOutOfDate
 
 
-def test_key_lifecycle_stores_only_a_hash(services):
-    key, secret = services.keys.create("ci-bot")
+OPERATOR = Subject.operator()
+
+
+@pytest.fixture
+def member(services):
+    return services.directory.create_user(OPERATOR, "ci@example.org", "member")
+
+
+def test_key_lifecycle_stores_only_a_hash(services, member):
+    key, secret = services.keys.create(OPERATOR, member.email, "ci-bot")
     assert secret.startswith("sk-shuken-") and len(secret) > 40
-    assert services.keys.authenticate(secret).id == key.id
+    subject = services.keys.authenticate(secret)
+    assert (subject.key_id, subject.user_id, subject.workspace, subject.role) == (key.id, member.user_id, "default",
+                                                                                    "member")
     with services.db.engine.connect() as connection:
         rows = connection.execute(text("SELECT * FROM api_keys")).fetchall()
     assert rows and all(secret not in str(value) for row in rows for value in row)
-    services.keys.revoke(str(key.id))
+    services.keys.revoke(OPERATOR, str(key.id))
     with pytest.raises(Unauthorized, match="revoked"):
         services.keys.authenticate(secret)
     assert services.keys.count_active() == 0
 
 
-def test_key_errors(services):
+def test_key_errors(services, member):
     with pytest.raises(Unauthorized, match="Missing API key"):
         services.keys.authenticate(None)
     with pytest.raises(InvalidRequest):
-        services.keys.create("  ")
-    with pytest.raises(InvalidRequest):
-        services.keys.create("x", role="root")
+        services.keys.create(OPERATOR, member.email, "  ")
+    with pytest.raises(InvalidRequest, match="Unknown scope"):
+        services.keys.create(OPERATOR, member.email, "x", scopes=["root"])
     with pytest.raises(NotFound):
-        services.keys.revoke("nobody")
-    services.keys.create("twin")
-    services.keys.create("twin")
+        services.keys.create(OPERATOR, "stranger@example.org", "x")
+    with pytest.raises(NotFound):
+        services.keys.revoke(OPERATOR, "nobody")
+    services.keys.create(OPERATOR, member.email, "twin")
+    services.keys.create(OPERATOR, member.email, "twin")
     with pytest.raises(InvalidRequest, match="several keys"):
-        services.keys.revoke("twin")
+        services.keys.revoke(OPERATOR, "twin")
 
 
 def test_database_is_wal_and_at_head(services):

@@ -18,15 +18,15 @@ from knowledge_support import ADMIN, ingest, sql
 
 from shuken.config import Settings
 from shuken.errors import Forbidden, NotFound
-from shuken.knowledge.access import Subject
+from shuken.governance.identity import Subject
 from shuken.knowledge.languages import analyze_query
 from shuken.services import Services
 
 pytestmark = pytest.mark.slow  # loads the embedding model
 
 REVIEW, TRAVEL, ARCHIVE = SAMPLES["en"]
-FINANCE = Subject(key_id=101, groups=frozenset({"finance"}))
-LEGAL = Subject(key_id=102, groups=frozenset({"legal"}))
+FINANCE = Subject(role="member", user_id=101, key_id=101, groups=frozenset({"finance"}))
+LEGAL = Subject(role="member", user_id=102, key_id=102, groups=frozenset({"legal"}))
 IDENTITIES = {"finance": FINANCE, "legal": LEGAL}
 READABLE = {"finance": {"finance-docs", "open-docs"}, "legal": {"legal-docs", "open-docs"}}
 FORBIDDEN = {"finance": "legal-docs", "legal": "finance-docs"}

@@ -73,11 +73,15 @@ def assert_openai_error(response: httpx.Response, status: int, code: str | None 
 
 
 def create_key(home, name: str, group: str) -> str:
-    """`shuken keys create --group` as the operator would run it next to the running server."""
+    """A member in `group` and a key for them, made with the CLI as the operator would, next to the running
+    server."""
     env = {**os.environ, "SHUKEN_HOME": str(home), "NO_COLOR": "1"}
-    result = subprocess.run([sys.executable, "-m", "shuken.cli", "keys", "create", "--name", name, "--group", group],
-                            env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    cli = [sys.executable, "-m", "shuken.cli"]
+    email = f"{name}@example.org"
+    for command in (["users", "create", email, "--role", "member", "--group", group],
+                    ["keys", "create", "--user", email, "--name", name, "--scopes", "chat,knowledge:read,knowledge:write"]):
+        result = subprocess.run(cli + command, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from shuken import __version__
-from shuken.api import health, knowledge_routes, openai_routes
+from shuken.api import admin_routes, health, knowledge_routes, openai_routes, privacy_routes, report_routes
 from shuken.api.errors import install_error_handlers
 from shuken.config import Settings
 from shuken.errors import ShukenError
@@ -49,6 +49,16 @@ class AccessLog:
             })
 
 
+async def every(seconds: float, work) -> None:
+    """Run blocking `work` in a thread now and then every `seconds`; a failure is logged, not fatal."""
+    while True:
+        try:
+            await asyncio.to_thread(work)
+        except Exception:
+            logging.getLogger("shuken").exception("periodic task failed", extra={"task": work.__qualname__})
+        await asyncio.sleep(seconds)
+
+
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     services = services or Services.open(settings)
 
@@ -64,9 +74,14 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             logging.getLogger("shuken").error("default model not loaded", extra={"error": exc.message})
         # Ingestion jobs run in this process: queued ones, and any a crashed process left unfinished.
         jobs = asyncio.create_task(services.knowledge.runner.serve_forever(), name="ingest-jobs")
+        periodic = [asyncio.create_task(every(settings.audit_checkpoint_minutes * 60, services.audit.checkpoint),
+                                        name="audit-checkpoints")] if settings.audit_checkpoint_minutes else []
+        periodic.append(asyncio.create_task(every(settings.retention_sweep_minutes * 60, services.retention.sweep),
+                                            name="retention-sweep"))
         yield
-        jobs.cancel()
-        await asyncio.gather(jobs, return_exceptions=True)
+        for task in [jobs, *periodic]:
+            task.cancel()
+        await asyncio.gather(jobs, *periodic, return_exceptions=True)
         await app.state.gateway.host.close()
         services.close()
 
@@ -79,5 +94,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(openai_routes.router)
     app.include_router(knowledge_routes.router)
+    app.include_router(admin_routes.router)
+    app.include_router(privacy_routes.router)
+    app.include_router(report_routes.router)
     app.add_middleware(AccessLog)
     return app

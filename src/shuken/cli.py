@@ -1,4 +1,6 @@
-"""The `shuken` command: serve, models, keys, chat, db (knowledge commands live in cli_knowledge). Secrets and data go to stdout; messages to stderr."""
+"""The `shuken` command: serve, models, chat, db. Knowledge commands live in cli_knowledge, governance commands
+(workspaces, users, keys, audit, consent, data) in cli_governance. Secrets and data go to stdout; messages to
+stderr."""
 
 from __future__ import annotations
 
@@ -20,10 +22,8 @@ from shuken.services import Services
 app = typer.Typer(help="Shuken: a sovereign, self-hosted AI platform.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 models_app = typer.Typer(help="The model registry: list, add, inspect, verify, remove.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys: create (secret shown once), list, revoke.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 
 out = Console(soft_wrap=True)  # data for scripts
@@ -60,6 +60,7 @@ def serve(
     import uvicorn
 
     from shuken.app import create_app
+    from shuken.governance.bootstrap import bootstrap
     from shuken.logs import configure_logging
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
@@ -68,12 +69,14 @@ def serve(
         seeded = svc.registry.seed_bundled(show_progress=True)
         for manifest in seeded:
             err.print(f"Registered bundled model [bold]{manifest.name}[/bold] ({manifest.license})")
-        if svc.keys.count_active() == 0:
-            key, secret = svc.keys.create("admin (first start)", role="admin")
-            err.print("[bold yellow]No API key existed, so an admin key was created. "
-                      "It is shown this once; store it now:[/bold yellow]")
+        secret = bootstrap(svc.directory, svc.keys, settings.bootstrap_admin_email)
+        if secret:
+            err.print(f"[bold yellow]No API key existed, so workspace 'default', its owner "
+                      f"{settings.bootstrap_admin_email} and an admin key were created. "
+                      "The key is shown this once; store it now:[/bold yellow]")
             print(secret, flush=True)
-            err.print("Make more with `shuken keys create --name NAME`; list them with `shuken keys list`.")
+            err.print("Make more with `shuken keys create --user EMAIL --name NAME`; list them with "
+                      "`shuken keys list`.")
         configure_logging(settings.log_level)
         err.print(f"Shuken listening on http://{settings.host}:{settings.port}/v1 "
                   f"(default model {settings.default_model})")
@@ -181,43 +184,6 @@ def models_remove(name: str):
     err.print(f"Removed {manifest.name}" + (f"; its file stays at {manifest.path}" if manifest.path else ""))
 
 
-# -- keys ---------------------------------------------------------------------------------------------
-@keys_app.command("create")
-def keys_create(
-    name: Annotated[str, typer.Option("--name", help="Who or what uses the key.")],
-    role: Annotated[str, typer.Option(help="admin or user.")] = "user",
-    group: Annotated[Optional[list[str]], typer.Option(
-        "--group", help="A group the key's holder belongs to (repeatable); restricted collections check it.")] = None,
-):
-    """Create a key. The secret is printed once, alone on stdout; only its hash is stored."""
-    with services() as svc:
-        key, secret = svc.keys.create(name, role, groups=group or ())
-    err.print(f"Created key {key.id} '{key.name}' ({key.role}). It is shown only now; store it safely.")
-    print(secret)
-
-
-@keys_app.command("list")
-def keys_list(as_json: JsonOpt = False):
-    """List keys (never their secrets)."""
-    with services() as svc:
-        keys = svc.keys.list()
-    if as_json:
-        return _print_json([k.as_dict() for k in keys])
-    table = Table("id", "name", "prefix", "role", "groups", "created", "status")
-    for k in keys:
-        table.add_row(str(k.id), k.name, k.prefix + "…", k.role, ", ".join(k.groups), k.created_at.strftime("%Y-%m-%d %H:%M"),
-                      "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d}")
-    out.print(table)
-
-
-@keys_app.command("revoke")
-def keys_revoke(key: Annotated[str, typer.Argument(help="Key id, name or prefix.")]):
-    """Revoke a key; calls with it fail with 401 from now on."""
-    with services() as svc:
-        revoked = svc.keys.revoke(key)
-    err.print(f"Revoked key {revoked.id} '{revoked.name}'.")
-
-
 # -- db -----------------------------------------------------------------------------------------------
 @db_app.command("upgrade")
 def db_upgrade():
@@ -282,8 +248,8 @@ def chat(
             raise typer.Exit(1)
 
 
-# The knowledge commands register themselves on `app` (kept in their own module for size).
-from shuken import cli_knowledge  # noqa: E402,F401
+# The knowledge and governance commands register themselves on `app` (kept in their own modules for size).
+from shuken import cli_governance, cli_knowledge, cli_privacy, cli_reports  # noqa: E402,F401
 
 if __name__ == "__main__":
     # As `python -m shuken.cli` this file is `__main__`, a second copy of the module; the knowledge

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from shuken.cli import JsonOpt, _print_json, app, err, out, services
 from shuken.config import Settings
-from shuken.knowledge.access import Subject
+from shuken.governance.identity import Subject
 
 collections_app = typer.Typer(help="Knowledge collections: create, list, delete.", no_args_is_help=True)
 documents_app = typer.Typer(help="Documents in a collection: list, delete.", no_args_is_help=True)
@@ -27,7 +27,7 @@ app.add_typer(documents_app, name="documents")
 app.add_typer(jobs_app, name="jobs")
 
 CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
-OPERATOR = Subject.system()
+OPERATOR = Subject.operator()
 
 
 def _run(svc, work):

@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     archive_max_bytes: int = Field(default=500 * 1024 * 1024, ge=1, description="Most bytes a .zip may expand to.")
     job_stale_seconds: float = Field(default=30.0, gt=0, description="A running job silent this long is resumed.")
 
+    # Govern: sovereignty, audit checkpoints, retention sweeps, the first administrator.
+    sovereign: bool = Field(default=True, description="Offline switches on and the egress guard installed: "
+                                                      "no outbound connection except loopback and egress_allow.")
+    egress_allow: list[str] = Field(default_factory=list, description="Hosts, IPs or CIDRs (optionally :port) "
+                                    "outbound connections may reach, e.g. on-prem upstream engines (JSON in env).")
+    audit_signing_key: Path | None = Field(default=None, description="Ed25519 key (PEM) that signs audit "
+                                           "checkpoints; default keys/audit-signing.pem under home. Keep a copy "
+                                           "of the checkpoints file beside it elsewhere.")
+    audit_checkpoint_minutes: float = Field(default=60, ge=0, description="Sign chain heads this often (0: off).")
+    retention_sweep_minutes: float = Field(default=60, gt=0, description="How often retention is enforced.")
+    bootstrap_admin_email: str = Field(default="admin@localhost", description="The owner created on first start.")
+
     log_level: str = "INFO"
     log_prompts: bool = Field(default=False, description="Log prompt and completion text (off: privacy).")
 
@@ -84,6 +96,10 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return f"sqlite:///{self.home_dir / 'shuken.db'}"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return (self.audit_signing_key or self.home_dir / "keys" / "audit-signing.pem").expanduser()
 
     @property
     def files_dir(self) -> Path:

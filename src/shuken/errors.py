@@ -54,6 +54,18 @@ class QueueFull(ShukenError):
     code = "queue_full"
 
 
+class QuotaExceeded(ShukenError):
+    """A key's quota is used up; `retry_after` seconds until it has room again."""
+
+    status = 429
+    type = "rate_limit_exceeded"
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = max(1, int(retry_after))
+
+
 class Unavailable(ShukenError):
     status = 503
     type = "server_error"

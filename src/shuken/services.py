@@ -1,35 +1,85 @@
-"""Wires the service objects together from one Settings; shared by the app factory and the CLI."""
+"""Wires the service objects together from one Settings; shared by the app factory and the CLI.
+
+The event bus is the one sink for governance events: the audit chain subscribes first (its record hash is
+what `emit` returns), then key usage (token quotas) and consented training capture.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shuken.config import Settings
-from shuken.gateway.host import ModelHost
-from shuken.governance.keys import KeyService
-from shuken.knowledge.service import KnowledgeService
 from shuken import native_threads
+from shuken.config import Settings
+from shuken.gateway.host import ModelHost, upstream_address
+from shuken.governance.audit import AuditLog
+from shuken.governance.consent import ConsentService
+from shuken.governance.directory import Directory, policy_of
+from shuken.governance.erasure import ErasureService
+from shuken.governance import egress
+from shuken.governance import events as ev
+from shuken.governance.events import SYSTEM_WORKSPACE, EventBus
+from shuken.governance.identity import DEFAULT_WORKSPACE
+from shuken.governance.keys import KeyService
+from shuken.governance.retention import RetentionSweeper
+from shuken.governance.serving import RequestGovernor
+from shuken.knowledge.service import KnowledgeService
 from shuken.registry import ModelRegistry
 from shuken.store import Database
+
+
+def guard_egress(settings: Settings, registry: ModelRegistry, bus: EventBus) -> egress.EgressGuard:
+    """Install (once per process) the guard that refuses outbound connections except loopback and the allow-list;
+    each refusal is logged by the guard and audited here."""
+    def audit_refusal(refusal: egress.Refusal) -> None:
+        bus.emit_later(ev.EgressRefused(
+            workspace=SYSTEM_WORKSPACE, actor="system", resource=f"host:{refusal.host}:{refusal.port or ''}",
+            outcome="refused", details={"kind": refusal.kind, "reason": refusal.reason}))
+
+    # Registering an upstream engine is the operator's explicit allowance to reach it.
+    allow = [*settings.egress_allow, *filter(None, map(upstream_address, registry.list()))]
+    return egress.install_guard(egress.EgressPolicy(allow), on_refusal=audit_refusal)
 
 
 @dataclass
 class Services:
     settings: Settings
     db: Database
+    bus: EventBus
+    audit: AuditLog
+    directory: Directory
     keys: KeyService
+    consent: ConsentService
+    governor: RequestGovernor
     registry: ModelRegistry
     host: ModelHost
     knowledge: KnowledgeService
+    erasure: ErasureService
+    retention: RetentionSweeper
 
     @classmethod
     def open(cls, settings: Settings) -> "Services":
         native_threads.configure()
+        if settings.sovereign:  # before any library that reads these switches is imported
+            egress.apply_offline_switches()
         db = Database(settings.database_url)
         db.prepare()
+        bus = EventBus()
+        audit = AuditLog(db, policy_of, settings.signing_key_path)
+        directory = Directory(db, bus)
+        keys = KeyService(db, directory, bus)
+        consent = ConsentService(db, bus)
+        for subscriber in (audit.record, keys.on_event, consent.on_event):
+            bus.subscribe(subscriber)
         registry = ModelRegistry(db, settings.models_dir)
+        if settings.sovereign:
+            guard_egress(settings, registry, bus)
         host = ModelHost(registry, settings)
-        return cls(settings, db, KeyService(db), registry, host, KnowledgeService(db, settings, host))
+        knowledge = KnowledgeService(db, settings, host, bus)
+        directory.ensure_workspace(DEFAULT_WORKSPACE)  # every install has one; the CLI acts in it by default
+        return cls(settings, db, bus, audit, directory, keys, consent, RequestGovernor(directory, bus), registry,
+                   host, knowledge, erasure=ErasureService(db, knowledge, bus),
+                   retention=RetentionSweeper(db, knowledge, bus))
 
     def close(self) -> None:
+        self.bus.close()
         self.db.dispose()

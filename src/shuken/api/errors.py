@@ -19,7 +19,7 @@ ENDPOINTS = "/v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings"
 
 
 def error_response(error: ShukenError) -> JSONResponse:
-    headers = {"Retry-After": "1"} if error.status == 429 else None
+    headers = {"Retry-After": str(getattr(error, "retry_after", 1))} if error.status == 429 else None
     return JSONResponse(error.to_openai(), status_code=error.status, headers=headers)
 
 

@@ -3,28 +3,17 @@ Routers only parse and shape; the knowledge service decides and checks permissio
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.formparsers import MultiPartException
 
-from shuken.api.auth import require_key
+from shuken.api.auth import Caller
 from shuken.errors import InvalidRequest, PayloadTooLarge
-from shuken.governance.keys import ApiKey
-from shuken.knowledge.access import Subject
 from shuken.knowledge.retrieval import Mode
 
 router = APIRouter(prefix="/v1")
-
-
-def caller(key: Annotated[ApiKey, Depends(require_key)]) -> Subject:
-    return Subject.from_api_key(key)
-
-
-Caller = Annotated[Subject, Depends(caller)]
 
 
 # Routes that call the (synchronous, database-bound) service are plain `def`: FastAPI runs them in its

@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
-from shuken.api.auth import require_key
+from shuken.api.auth import Caller
 from shuken.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
-from shuken.governance.keys import ApiKey
-from shuken.knowledge.access import Subject
+from shuken.governance.identity import Subject
+from shuken.governance.serving import answer_decorator, for_model
 from shuken.knowledge.answering import grounded_answer
 
 router = APIRouter(prefix="/v1")
-Key = Annotated[ApiKey, Depends(require_key)]
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -39,13 +39,19 @@ async def until_disconnected(request: Request, work):
             return Response(status_code=499)  # nobody reads it; the gateway has counted the cancellation
 
 
-async def _generate(request: Request, body, key: ApiKey, endpoint: str):
-    client = f"key-{key.id}"
+async def _generate(request: Request, body, subject: Subject, endpoint: str):
+    client = f"key-{subject.key_id}"
+    services = request.app.state.services
+    messages = [m.for_template() for m in body.messages] if hasattr(body, "messages") \
+        else [{"role": "user", "content": body.single_prompt}]
+    call = await run_in_threadpool(services.governor.begin, subject, endpoint, messages)
+    body = for_model(call.policy, body)
     if getattr(body, "knowledge", None) is not None:
-        work = grounded_answer(_gateway(request), request.app.state.services.knowledge,
-                               Subject.from_api_key(key), body, client, endpoint)
+        work = grounded_answer(_gateway(request), services.knowledge, subject, body, client, endpoint,
+                               observer=call, decorate=lambda inner: answer_decorator(call.policy, inner))
     else:
-        work = _gateway(request).generate(body, client=client, endpoint=endpoint)
+        work = _gateway(request).generate(body, client=client, endpoint=endpoint,
+                                          decorator=answer_decorator(call.policy), observer=call)
     result = await (work if body.stream else until_disconnected(request, work))
     if isinstance(result, (dict, Response)):
         return result
@@ -53,25 +59,26 @@ async def _generate(request: Request, body, key: ApiKey, endpoint: str):
 
 
 @router.get("/models")
-async def list_models(request: Request, _key: Key):
+async def list_models(request: Request, _subject: Caller):
     return {"object": "list", "data": _gateway(request).list_models()}
 
 
 @router.get("/models/{model:path}")
-async def get_model(model: str, request: Request, _key: Key):
+async def get_model(model: str, request: Request, _subject: Caller):
     return _gateway(request).get_model(model)
 
 
 @router.post("/chat/completions")
-async def chat_completions(body: ChatCompletionRequest, request: Request, key: Key):
-    return await _generate(request, body, key, "chat")
+async def chat_completions(body: ChatCompletionRequest, request: Request, subject: Caller):
+    return await _generate(request, body, subject, "chat")
 
 
 @router.post("/completions")
-async def completions(body: CompletionRequest, request: Request, key: Key):
-    return await _generate(request, body, key, "completions")
+async def completions(body: CompletionRequest, request: Request, subject: Caller):
+    return await _generate(request, body, subject, "completions")
 
 
 @router.post("/embeddings")
-async def embeddings(body: EmbeddingRequest, request: Request, _key: Key):
-    return await _gateway(request).embed(body)
+async def embeddings(body: EmbeddingRequest, request: Request, subject: Caller):
+    call = await run_in_threadpool(request.app.state.services.governor.embedding_call, subject)
+    return await _gateway(request).embed(body, observer=call)

@@ -6,10 +6,12 @@ import asyncio
 import logging
 import time
 from importlib.metadata import entry_points
+from urllib.parse import urlsplit
 
 from shuken.config import Settings
 from shuken.engines.base import Engine
 from shuken.errors import InvalidRequest, Unavailable
+from shuken.governance.egress import current_guard
 from shuken.registry import ModelManifest, ModelRegistry
 
 log = logging.getLogger("shuken.host")
@@ -20,6 +22,15 @@ CAPABILITY_HINTS = {
     "completions": "it does not complete text",
     "embeddings": "it does not produce embeddings; use an embedding model such as multilingual-e5-small",
 }
+
+
+def upstream_address(manifest: ModelManifest) -> str | None:
+    """host:port of an upstream engine's server, or None for an in-process model."""
+    base_url = (manifest.options or {}).get("base_url")
+    url = urlsplit(base_url) if base_url else None
+    if url is None or not url.hostname:
+        return None
+    return f"{url.hostname}:{url.port or (443 if url.scheme == 'https' else 80)}"
 
 
 def engine_classes() -> dict[str, type]:
@@ -76,6 +87,9 @@ class ModelHost:
         started = time.perf_counter()
         await asyncio.to_thread(self.registry.require_intact, manifest)
         engine = entry.load()(manifest, self.settings)
+        address, guard = upstream_address(manifest), current_guard()
+        if address and guard is not None:  # registered after the guard was installed (e.g. by the CLI)
+            guard.allow([address])
         await engine.start()
         self.engines[manifest.name] = engine
         log.info("model loaded", extra={"model": manifest.name, "engine": manifest.engine,

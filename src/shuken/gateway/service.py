@@ -33,6 +33,17 @@ class _Call:
     first: float | None = None  # when the first text arrived
     prompt: object = None
     transcript: list[str] | None = None
+    observer: "CallObserver | None" = None
+    log_text: bool = False
+
+
+class CallObserver(Protocol):
+    """Told once how a call ended (governance: audit, quotas, consented capture). Must not block."""
+
+    wants_text: bool
+
+    def finished(self, model: str, status: int, prompt_tokens: int = 0, completion_tokens: int = 0,
+                 completion: str | None = None) -> None: ...
 class ResponseDecorator(Protocol):
     """Rewrites generated text as it passes (e.g. drops invalid citation markers) and annotates the final
     response or final stream chunk (e.g. with `citations`). Pure: no I/O."""
@@ -88,11 +99,12 @@ class Gateway:
         return await engine.submit(generation_request)
 
     async def generate(self, request: ChatCompletionRequest | CompletionRequest, client: str,
-                       endpoint: str, decorator: ResponseDecorator | None = None) -> dict | AsyncIterator[bytes]:
+                       endpoint: str, decorator: ResponseDecorator | None = None,
+                       observer: CallObserver | None = None) -> dict | AsyncIterator[bytes]:
         """A whole response dict, or (for stream=True) an iterator of SSE bytes."""
-        call = _Call(UNRESOLVED, endpoint, time.perf_counter())
+        call = _Call(UNRESOLVED, endpoint, time.perf_counter(), observer=observer, log_text=self.settings.log_prompts)
         try:
-            if self.settings.log_prompts:
+            if call.log_text or (observer is not None and observer.wants_text):
                 call.transcript = []
                 call.prompt = request.single_prompt if isinstance(request, CompletionRequest) else \
                     [m.for_template() for m in request.messages]
@@ -106,11 +118,13 @@ class Gateway:
         return await self._collect(generation, shaper, call, decorator)
 
     async def fixed_reply(self, request: ChatCompletionRequest, text: str, endpoint: str,
-                          decorator: ResponseDecorator | None = None) -> dict | AsyncIterator[bytes]:
+                          decorator: ResponseDecorator | None = None,
+                          observer: CallObserver | None = None) -> dict | AsyncIterator[bytes]:
         """Answer with a known text without running the model (e.g. "nothing relevant was found"),
         shaped exactly like a generated answer, streamed or not."""
         await self.host.engine_for(request.model, "chat")  # same 404/400 as a generated answer
-        call = _Call(request.model, endpoint, time.perf_counter())
+        call = _Call(request.model, endpoint, time.perf_counter(), observer=observer,
+                     transcript=[] if observer is not None and observer.wants_text else None)
 
         async def events():
             yield TextDelta(text)
@@ -121,12 +135,16 @@ class Gateway:
             return self._stream(_Events(events()), shaper, call, decorator)
         return await self._collect(_Events(events()), shaper, call, decorator)
 
-    def _count(self, call: "_Call", status: int) -> None:
+    def _count(self, call: "_Call", status: int, finished: Finished | None = None) -> None:
         self.metrics.requests.labels(call.model, call.endpoint, str(status)).inc()
         self.metrics.latency.labels(call.model, call.endpoint).observe(time.perf_counter() - call.started)
+        if call.observer is not None:
+            call.observer.finished(call.model, status, finished.prompt_tokens if finished else 0,
+                                   finished.completion_tokens if finished else 0,
+                                   "".join(call.transcript) if call.transcript is not None else None)
 
     def _finish(self, call: "_Call", finished: Finished) -> None:
-        self._count(call, 200)
+        self._count(call, 200, finished)
         self.metrics.tokens.labels(call.model, "prompt").inc(finished.prompt_tokens)
         self.metrics.tokens.labels(call.model, "completion").inc(finished.completion_tokens)
         if call.first is not None:
@@ -137,7 +155,7 @@ class Gateway:
             "seconds": round(time.perf_counter() - call.started, 4),
             "ttft_seconds": round(call.first - call.started, 4) if call.first else None,
         }
-        if call.transcript is not None:  # SHUKEN_LOG_PROMPTS: an explicit opt-in for debugging
+        if call.log_text:  # SHUKEN_LOG_PROMPTS: an explicit opt-in for debugging
             record.update(prompt=call.prompt, completion="".join(call.transcript))
         log.info("generation finished", extra=record)
 
@@ -208,8 +226,8 @@ class Gateway:
                 self._count(call, CLIENT_CLOSED)
                 log.info("generation cancelled by client", extra={"model": call.model, "endpoint": call.endpoint})
 
-    async def embed(self, request: EmbeddingRequest) -> dict:
-        call = _Call(UNRESOLVED, "embeddings", time.perf_counter())
+    async def embed(self, request: EmbeddingRequest, observer: CallObserver | None = None) -> dict:
+        call = _Call(UNRESOLVED, "embeddings", time.perf_counter(), observer=observer)
         try:
             texts = request.texts
             engine = await self.host.engine_for(request.model, "embeddings")
@@ -221,6 +239,6 @@ class Gateway:
         except ShukenError as exc:
             self._count(call, exc.status)
             raise
-        self._count(call, 200)
+        self._count(call, 200, Finished("stop", result.prompt_tokens, 0))
         self.metrics.tokens.labels(request.model, "prompt").inc(result.prompt_tokens)
         return fmt.embeddings_response(request.model, result, request.encoding_format)

@@ -1,120 +1,223 @@
-"""API keys: create (secret shown once), list, revoke, authenticate. Only a SHA-256 of each secret is stored.
+"""API keys: each belongs to a user in a workspace, with scopes, optional expiry and quotas (requests per
+minute, tokens per day). Create (secret shown once), list, revoke, authenticate, and count usage.
 
-Secrets are 256-bit random tokens, so a fast hash is the right tool (as GitHub and Stripe tokens do):
-there is nothing to brute-force, and authentication stays a single indexed lookup.
+Only a SHA-256 of each secret is stored: secrets are 256-bit random tokens, so a fast hash is the right tool
+(as GitHub and Stripe tokens do) and authentication stays one indexed lookup. Quota counters live in the key's
+row and change with single conditional UPDATEs, so they are exact across processes and survive restarts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session
 
-from shuken.errors import InvalidRequest, NotFound, Unauthorized
+from shuken.errors import InvalidRequest, NotFound, QuotaExceeded, Unauthorized
+from shuken.governance import events as ev
+from shuken.governance.authz import Resource, require
+from shuken.governance.directory import Directory, normalise_email
+from shuken.governance.events import EventBus
+from shuken.governance.identity import DEFAULT_SCOPES, SCOPES, Subject
 from shuken.store import Database
-from shuken.store.tables import ApiKeyRow
+from shuken.store.tables import ApiKeyRow, UserRow
 
 SECRET_PREFIX = "sk-shuken-"
-ROLES = ("admin", "user")
+DURATION = re.compile(r"^(\d+)\s*([mhdw])$")
+UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'30d', '12h', '2w', '90m' → timedelta."""
+    match = DURATION.match((text or "").strip().lower())
+    if not match or int(match.group(1)) == 0:
+        raise InvalidRequest(f"Invalid duration {text!r}; use e.g. 90m, 12h, 30d or 2w.", param="expires")
+    return int(match.group(1)) * UNITS[match.group(2)]
 
 
 @dataclass(frozen=True)
 class ApiKey:
     id: int
+    workspace: str
+    user_id: int
     name: str
     prefix: str
-    role: str
+    scopes: tuple[str, ...]
     created_at: datetime
+    expires_at: datetime | None
     revoked_at: datetime | None
-    groups: tuple[str, ...] = ()
+    last_used_at: datetime | None
+    rpm: int | None
+    tpd: int | None
+    email: str = ""
 
     @property
-    def active(self) -> bool:
-        return self.revoked_at is None
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= datetime.now(timezone.utc):
+            return "expired"
+        return "active"
 
     def as_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "prefix": self.prefix,
-            "role": self.role,
-            "groups": list(self.groups),
-            "created_at": self.created_at.isoformat(),
-            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
-        }
+        stamp = lambda moment: moment.isoformat() if moment else None  # noqa: E731
+        return {"id": self.id, "object": "api_key", "workspace": self.workspace, "user": self.email,
+                "name": self.name, "prefix": self.prefix, "scopes": list(self.scopes), "status": self.status,
+                "rpm": self.rpm, "tpd": self.tpd, "created_at": stamp(self.created_at),
+                "expires_at": stamp(self.expires_at), "revoked_at": stamp(self.revoked_at),
+                "last_used_at": stamp(self.last_used_at)}
 
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _from_row(row: ApiKeyRow) -> ApiKey:
-    return ApiKey(row.id, row.name, row.prefix, row.role, row.created_at, row.revoked_at, tuple(row.groups or ()))
+def _from_row(row: ApiKeyRow, email: str = "") -> ApiKey:
+    return ApiKey(row.id, row.workspace, row.user_id, row.name, row.prefix, tuple(row.scopes or ()), row.created_at,
+                  row.expires_at, row.revoked_at, row.last_used_at, row.rpm, row.tpd, email)
 
 
 class KeyService:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, directory: Directory, bus: EventBus):
         self.db = db
+        self.directory = directory
+        self.bus = bus
 
-    def create(self, name: str, role: str = "user", groups: list[str] | tuple[str, ...] = ()) -> tuple[ApiKey, str]:
+    def create(self, subject: Subject, user_email: str, name: str, scopes: list[str] | tuple[str, ...] | None = None,
+               expires_in: timedelta | None = None, rpm: int | None = None,
+               tpd: int | None = None) -> tuple[ApiKey, str]:
         """Return the stored key and its secret; the secret cannot be recovered afterwards."""
-        name = name.strip()
+        name = (name or "").strip()
         if not name:
             raise InvalidRequest("A key needs a non-empty name.", param="name")
-        if role not in ROLES:
-            raise InvalidRequest(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.", param="role")
-        groups = sorted({group.strip() for group in groups if group.strip()})
+        scopes = sorted(set(scopes if scopes else DEFAULT_SCOPES))
+        unknown = [s for s in scopes if s not in SCOPES]
+        if unknown:
+            raise InvalidRequest(f"Unknown scope(s) {', '.join(unknown)}; choose from {', '.join(SCOPES)}.",
+                                 param="scopes")
+        for label, value in (("rpm", rpm), ("tpd", tpd)):
+            if value is not None and value < 1:
+                raise InvalidRequest(f"{label} must be at least 1 (leave it out for no limit).", param=label)
+        email = normalise_email(user_email)
+        member = self.directory.member(subject.workspace, email)
+        if member.user_id != subject.user_id:  # anyone may make keys for themselves, within their role
+            require("keys:manage", Resource("key", subject.workspace, name), subject)
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-        row = ApiKeyRow(
-            name=name,
-            prefix=secret[: len(SECRET_PREFIX) + 6],
-            secret_hash=_hash(secret),
-            role=role,
-            groups=groups,
-            created_at=datetime.now(timezone.utc),
-        )
+        now = datetime.now(timezone.utc)
+        row = ApiKeyRow(workspace=subject.workspace, user_id=member.user_id, name=name,
+                        prefix=secret[: len(SECRET_PREFIX) + 6], secret_hash=_hash(secret), scopes=scopes,
+                        created_at=now, expires_at=now + expires_in if expires_in else None, rpm=rpm, tpd=tpd,
+                        minute_window=0, minute_requests=0, day_window=0, day_tokens=0)
         with self.db.session() as session:
             session.add(row)
             session.flush()
-            return _from_row(row), secret
+            self.bus.emit(ev.KeyCreated(workspace=subject.workspace, actor=subject.actor, resource=f"key:{row.id}",
+                                        details={"user": f"user:{member.user_id}", "scopes": scopes, "rpm": rpm,
+                                                 "tpd": tpd, "expires_at": row.expires_at.isoformat()
+                                                 if row.expires_at else None},
+                                        content={"name": name}, content_user_id=member.user_id), session)
+            return _from_row(row, email), secret
 
-    def list(self, include_revoked: bool = True) -> list[ApiKey]:
+    def list(self, subject: Subject) -> list[ApiKey]:
+        require("keys:manage", Resource("key", subject.workspace), subject)
         with self.db.session() as session:
-            query = select(ApiKeyRow).order_by(ApiKeyRow.id)
-            if not include_revoked:
-                query = query.where(ApiKeyRow.revoked_at.is_(None))
-            return [_from_row(row) for row in session.scalars(query)]
+            rows = session.execute(select(ApiKeyRow, UserRow.email).join(UserRow, UserRow.id == ApiKeyRow.user_id)
+                                   .where(ApiKeyRow.workspace == subject.workspace).order_by(ApiKeyRow.id)).all()
+            return [_from_row(row, email) for row, email in rows]
 
     def count_active(self) -> int:
         with self.db.session() as session:
-            return session.scalar(select(func.count()).select_from(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None)))
+            return len(session.scalars(select(ApiKeyRow.id).where(ApiKeyRow.revoked_at.is_(None))).all())
 
-    def revoke(self, ident: str) -> ApiKey:
+    def revoke(self, subject: Subject, ident: str) -> ApiKey:
         """Revoke by numeric id, name or displayed prefix (the latter two must be unambiguous)."""
         with self.db.session() as session:
-            rows = [
-                row
-                for row in session.scalars(select(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None)))
-                if str(row.id) == ident or row.name == ident or row.prefix == ident
-            ]
+            rows = [row for row in session.scalars(select(ApiKeyRow).where(
+                        ApiKeyRow.workspace == subject.workspace, ApiKeyRow.revoked_at.is_(None)))
+                    if str(row.id) == ident or row.name == ident or row.prefix == ident]
             if not rows:
-                raise NotFound(f"No active key matches {ident!r}; see `shuken keys list`.", code="key_not_found")
+                raise NotFound(f"No active key matches {ident!r} in workspace '{subject.workspace}'; "
+                               "see `shuken keys list`.", code="key_not_found")
             if len(rows) > 1:
-                ids = ", ".join(str(row.id) for row in rows)
-                raise InvalidRequest(f"{ident!r} matches several keys ({ids}); revoke by id instead.")
-            rows[0].revoked_at = datetime.now(timezone.utc)
-            return _from_row(rows[0])
+                raise InvalidRequest(f"{ident!r} matches several keys ({', '.join(str(r.id) for r in rows)}); "
+                                     "revoke by id instead.")
+            row = rows[0]
+            if row.user_id != subject.user_id:
+                require("keys:manage", Resource("key", subject.workspace, str(row.id)), subject)
+            row.revoked_at = datetime.now(timezone.utc)
+            self.bus.emit(ev.KeyRevoked(workspace=subject.workspace, actor=subject.actor, resource=f"key:{row.id}"),
+                          session)
+            return _from_row(row)
 
-    def authenticate(self, secret: str | None) -> ApiKey:
+    # -- authentication and quotas --------------------------------------------------------------------------
+    def authenticate(self, secret: str | None, count_request: bool = True) -> Subject:
+        """The caller's Subject for a bearer secret: 401 if unknown, revoked or expired; 429 if over quota.
+        A counted request uses one unit of the requests-per-minute quota."""
         if not secret:
-            raise Unauthorized(
-                "Missing API key. Send it as 'Authorization: Bearer <key>'; create one with `shuken keys create`."
-            )
+            raise Unauthorized("Missing API key. Send it as 'Authorization: Bearer <key>'; "
+                               "create one with `shuken keys create`.")
+        now = datetime.now(timezone.utc)
         with self.db.session() as session:
             row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.secret_hash == _hash(secret)))
             if row is None or row.revoked_at is not None:
-                raise Unauthorized("Incorrect or revoked API key. Check the key, or create one with `shuken keys create`.")
-            return _from_row(row)
+                raise Unauthorized("Incorrect or revoked API key. Check the key, or create one with "
+                                   "`shuken keys create`.")
+            if row.expires_at is not None and row.expires_at <= now:
+                raise Unauthorized(f"This API key expired at {row.expires_at:%Y-%m-%d %H:%M} UTC. "
+                                   "Create a new one with `shuken keys create`.", code="expired_api_key")
+            self._check_tokens(row, now)
+            if count_request:
+                self._take_request(session, row, now)
+            return self.directory.subject_for(session, row.workspace, row.user_id, key_id=row.id,
+                                              scopes=frozenset(row.scopes or ()))
+
+    @staticmethod
+    def _check_tokens(row: ApiKeyRow, now: datetime) -> None:
+        day = int(now.timestamp() // 86400)
+        if row.tpd is not None and row.day_window == day and row.day_tokens >= row.tpd:
+            retry = 86400 - int(now.timestamp()) % 86400
+            raise QuotaExceeded(f"This key used its {row.tpd} tokens for today (UTC); the quota resets in "
+                                f"{retry // 3600} h {retry % 3600 // 60} min.", code="tokens_per_day_exceeded",
+                                retry_after=retry)
+
+    @staticmethod
+    def _take_request(session: Session, row: ApiKeyRow, now: datetime) -> None:
+        minute = int(now.timestamp() // 60)
+        values = {"last_used_at": now}
+        condition = ApiKeyRow.id == row.id
+        if row.rpm is not None:
+            # One conditional UPDATE: counts this request only if the minute's budget has room, atomically.
+            values.update(minute_window=minute, minute_requests=case(
+                (ApiKeyRow.minute_window == minute, ApiKeyRow.minute_requests + 1), else_=1))
+            condition = condition & ((ApiKeyRow.minute_window != minute) | (ApiKeyRow.minute_requests < row.rpm))
+        if session.execute(update(ApiKeyRow).where(condition).values(**values)).rowcount == 0:
+            retry = max(1, 60 - int(time.time()) % 60)
+            raise QuotaExceeded(f"This key is limited to {row.rpm} requests per minute; retry in {retry} s.",
+                                code="requests_per_minute_exceeded", retry_after=retry)
+
+    def add_tokens(self, key_id: int, tokens: int) -> None:
+        if tokens <= 0:
+            return
+        day = int(datetime.now(timezone.utc).timestamp() // 86400)
+        with self.db.session() as session:
+            session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(
+                day_window=day,
+                day_tokens=case((ApiKeyRow.day_window == day, ApiKeyRow.day_tokens + tokens), else_=tokens)))
+
+    def usage(self, key_id: int) -> dict:
+        now = datetime.now(timezone.utc)
+        with self.db.session() as session:
+            row = session.get(ApiKeyRow, key_id)
+            minute, day = int(now.timestamp() // 60), int(now.timestamp() // 86400)
+            return {"requests_this_minute": row.minute_requests if row.minute_window == minute else 0,
+                    "tokens_today": row.day_tokens if row.day_window == day else 0, "rpm": row.rpm, "tpd": row.tpd}
+
+    def on_event(self, event: ev.Event, _session: Session | None = None) -> None:
+        """Event-bus subscriber: a served request's tokens count against its key's daily quota."""
+        if isinstance(event, ev.RequestServed) and event.key_id is not None:
+            self.add_tokens(event.key_id, (event.prompt_tokens or 0) + (event.completion_tokens or 0))

@@ -3,49 +3,25 @@
 There is exactly one rule, `readable_condition(subject)`; the allowed-collections selection that keyword
 search (inside its FTS5 MATCH) and vector search take, document listings, citations and single-collection
 checks all build on it. Nothing searches first and filters later.
-The governance issue replaces how a Subject is obtained (users, groups, scopes); the rule's shape stays.
+The rule first asks `governance.authz.permits` (role and key scope), so retrieval applies the same rules as
+every other service call, inside its own query.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from sqlalchemy import and_, or_, select, true
+from sqlalchemy import and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from shuken.errors import Forbidden, NotFound
+from shuken.governance.authz import Decision, permits
+from shuken.governance.identity import Subject
 from shuken.store.tables import CollectionGrantRow, CollectionRow
-
-DEFAULT_WORKSPACE = "default"
-
-
-@dataclass(frozen=True)
-class Subject:
-    """The caller of a knowledge operation."""
-
-    key_id: int | None
-    workspace: str = DEFAULT_WORKSPACE
-    groups: frozenset[str] = field(default_factory=frozenset)
-    is_admin: bool = False
-
-    @classmethod
-    def system(cls, workspace: str = DEFAULT_WORKSPACE) -> "Subject":
-        """The local operator using the CLI on the server's own machine: an administrator of the workspace."""
-        return cls(key_id=None, workspace=workspace, is_admin=True)
-
-    @classmethod
-    def from_api_key(cls, key) -> "Subject":
-        return cls(key_id=key.id, groups=frozenset(key.groups), is_admin=key.role == "admin")
-
-
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    reason: str
 
 
 def readable_condition(subject: Subject):
     """The WHERE condition on `collections` selecting exactly what the subject may read."""
+    if not permits(subject, "knowledge:read"):
+        return false()
     in_workspace = CollectionRow.workspace == subject.workspace
     if subject.is_admin:
         return and_(in_workspace, true())
@@ -64,11 +40,15 @@ def decide_read(session: Session, subject: Subject, collection: CollectionRow) -
         if not collection.restricted:
             return Decision(True, "the collection is open to its whole workspace")
         return Decision(True, "a member of a group the collection is shared with")
+    if collection.workspace != subject.workspace:
+        return Decision(False, "the collection belongs to another workspace")
+    if not permits(subject, "knowledge:read"):
+        return Decision(False, f"the role '{subject.role}' (or this key's scopes) does not allow reading knowledge")
     groups = session.scalars(
         select(CollectionGrantRow.group_name).where(CollectionGrantRow.collection_id == collection.id)
     ).all()
     return Decision(False, f"the collection '{collection.name}' is restricted to group(s) "
-                           f"{', '.join(sorted(groups)) or '(none)'}, and this key is in none of them")
+                           f"{', '.join(sorted(groups)) or '(none)'}, and the caller is in none of them")
 
 
 def find_collection(session: Session, subject: Subject, name: str) -> CollectionRow:

@@ -8,7 +8,7 @@ from typing import AsyncIterator
 
 from shuken.gateway.schemas import ChatCompletionRequest, ChatMessage
 from shuken.gateway.service import Gateway
-from shuken.knowledge.access import Subject
+from shuken.governance.identity import Subject
 from shuken.knowledge.grounding import (
     CitationFilter, citations, grounded_messages, last_user_text, not_found_answer,
 )
@@ -42,8 +42,10 @@ def relevant_hits(hits: list[Hit], question: str, same_language: float, cross_li
 
 
 async def grounded_answer(gateway: Gateway, knowledge: KnowledgeService, subject: Subject,
-                          request: ChatCompletionRequest, client: str,
-                          endpoint: str = "chat") -> dict | AsyncIterator[bytes]:
+                          request: ChatCompletionRequest, client: str, endpoint: str = "chat",
+                          observer=None, decorate=lambda inner: inner) -> dict | AsyncIterator[bytes]:
+    """`observer` is told how the call ended (governance); `decorate` wraps the citation decorator (e.g. with
+    PII redaction of the answer)."""
     options = request.knowledge
     messages = [m.for_template() for m in request.messages]
     question = last_user_text(messages)
@@ -51,9 +53,10 @@ async def grounded_answer(gateway: Gateway, knowledge: KnowledgeService, subject
     relevant = relevant_hits(hits, question, knowledge.settings.min_relevance,
                              knowledge.settings.min_relevance_cross_lingual)
     if not relevant:
-        return await gateway.fixed_reply(request, not_found_answer(question), endpoint, CitationDecorator([]))
+        return await gateway.fixed_reply(request, not_found_answer(question), endpoint,
+                                         decorate(CitationDecorator([])), observer)
     grounded = request.model_copy(update={
         "messages": [ChatMessage.model_validate(m) for m in grounded_messages(messages, relevant)],
         "knowledge": None,
     })
-    return await gateway.generate(grounded, client, endpoint, CitationDecorator(relevant))
+    return await gateway.generate(grounded, client, endpoint, decorate(CitationDecorator(relevant)), observer)

@@ -18,6 +18,8 @@ from pathlib import Path
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from shuken.governance.events import DocumentIngested, EventBus
+from shuken.governance.identity import actor_name
 from shuken.knowledge import dedup
 from shuken.knowledge.chunking import ChunkDraft, chunk_blocks
 from shuken.knowledge.embedding import Embedder
@@ -28,7 +30,7 @@ from shuken.knowledge.languages.detect import detect_language
 from shuken.knowledge.parsing import DocumentParseError, ParsedDocument, parse_file
 from shuken.store import Database
 from shuken.store.tables import (
-    ChunkRow, CollectionRow, DocumentRow, DuplicateSourceRow, IngestJobFileRow, ParagraphFingerprintRow,
+    ChunkRow, CollectionRow, DocumentRow, DuplicateSourceRow, IngestJobFileRow, IngestJobRow, ParagraphFingerprintRow,
 )
 
 log = logging.getLogger("shuken.knowledge")
@@ -93,8 +95,10 @@ def release_file_if_unused(session: Session, files: FileStore, content_hash: str
 
 
 class Indexer:
-    def __init__(self, db: Database, index: SqliteIndex, files: FileStore, embedder: Embedder, chunk_units: int):
+    def __init__(self, db: Database, index: SqliteIndex, files: FileStore, embedder: Embedder, chunk_units: int,
+                 bus: EventBus | None = None):
         self.db = db
+        self.bus = bus
         self.index = index
         self.files = files
         self.embedder = embedder
@@ -172,10 +176,12 @@ class Indexer:
             document = session.scalar(select(DocumentRow).where(DocumentRow.collection_id == collection_id,
                                                                 DocumentRow.name == name).with_for_update())
             old_hash = None
+            key_id, user_id = self._submitter(session, job_file_id)
             if document is None:
                 status = "indexed"
                 document = DocumentRow(collection_id=collection_id, name=name, created_at=now,
-                                       created_by_key=submitted_by)
+                                       created_by_key=key_id if submitted_by is None else submitted_by,
+                                       created_by_user=user_id)
                 session.add(document)
             else:
                 status = "replaced"
@@ -208,10 +214,27 @@ class Indexer:
             outcome = FileOutcome(status, document.id, parsed.pages or 0, parsed.ocr_pages,
                                   len(prepared.drafts), prepared.duplicates)
             self._record(job_file_id, outcome, session)
+            if self.bus is not None:
+                workspace = session.scalar(select(CollectionRow.workspace).where(CollectionRow.id == collection_id))
+                self.bus.emit(DocumentIngested(
+                    workspace=workspace, actor=actor_name(user_id, key_id), resource=f"document:{document.id}",
+                    details={"collection": collection_id, "status": status, "chunks": len(prepared.drafts),
+                             "pages": parsed.pages, "content_hash": content_hash},
+                    content={"name": name}, content_user_id=document.created_by_user), session)
         if old_hash and old_hash != content_hash:  # only once the new version is committed
             with self.db.session() as session:
                 release_file_if_unused(session, self.files, old_hash)
         return outcome
+
+    @staticmethod
+    def _submitter(session: Session, job_file_id: int | None) -> tuple[int | None, int | None]:
+        """(key id, user id) of whoever submitted the job this file belongs to."""
+        if job_file_id is None:
+            return None, None
+        found = session.execute(select(IngestJobRow.submitted_by_key, IngestJobRow.submitted_by_user)
+                                .join(IngestJobFileRow, IngestJobFileRow.job_id == IngestJobRow.id)
+                                .where(IngestJobFileRow.id == job_file_id)).first()
+        return (found[0], found[1]) if found else (None, None)
 
     def _failed(self, job_file_id: int | None, outcome: FileOutcome, content_hash: str) -> FileOutcome:
         """Record a file that could not be indexed, and release its stored copy (an upload) if no document

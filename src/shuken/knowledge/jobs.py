@@ -74,11 +74,13 @@ class JobQueue:
         self.db = db
         self.stale = timedelta(seconds=stale_seconds)
 
-    def create(self, collection_id: int, files: list[JobFile], submitted_by: int | None) -> str:
+    def create(self, collection_id: int, files: list[JobFile], submitted_by) -> str:
+        """A durable job; `submitted_by` (a Subject) becomes the uploader of its documents."""
         job_id = uuid.uuid4().hex
         with self.db.session() as session:
             session.add(IngestJobRow(id=job_id, collection_id=collection_id, status="queued",
-                                     submitted_by_key=submitted_by, created_at=_now()))
+                                     submitted_by_key=submitted_by.key_id, submitted_by_user=submitted_by.user_id,
+                                     created_at=_now()))
             session.flush()  # the job row must exist before its files reference it
             session.add_all(IngestJobFileRow(job_id=job_id, ordinal=i, name=f.name, path=str(f.path),
                                              status="pending", force=f.force) for i, f in enumerate(files))

@@ -13,7 +13,8 @@ from typing import Literal, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shuken.knowledge.access import Subject, readable_condition
+from shuken.governance.identity import Subject
+from shuken.knowledge.access import readable_condition
 from shuken.knowledge.index import AllowedCollection, SqliteIndex
 from shuken.knowledge.languages import analyze_query
 from shuken.store.tables import ChunkRow, CollectionRow, DocumentRow

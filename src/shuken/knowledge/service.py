@@ -19,7 +19,11 @@ from shuken.config import Settings
 from shuken.errors import Forbidden, InvalidRequest, NotFound
 from shuken.gateway.host import ModelHost
 from shuken.knowledge import uploads
-from shuken.knowledge.access import Subject, find_collection, readable_condition
+from shuken.governance import events as ev
+from shuken.governance.authz import Resource, authorize, require
+from shuken.governance.events import EventBus
+from shuken.governance.identity import Subject
+from shuken.knowledge.access import find_collection, readable_condition
 from shuken.knowledge.embedding import HostEmbedder
 from shuken.knowledge.files import FileStore
 from shuken.knowledge.index import SqliteIndex
@@ -57,13 +61,14 @@ def clean_document_name(raw: str) -> str:
 
 
 class KnowledgeService:
-    def __init__(self, db: Database, settings: Settings, host: ModelHost):
+    def __init__(self, db: Database, settings: Settings, host: ModelHost, bus: EventBus | None = None):
         self.db = db
+        self.bus = bus or EventBus()
         self.settings = settings
         self.index = SqliteIndex(settings.ann_min_vectors)
         self.files = FileStore(settings.files_dir)
         self.embedder = HostEmbedder(host, settings.embedding_model)
-        self.indexer = Indexer(db, self.index, self.files, self.embedder, settings.chunk_units)
+        self.indexer = Indexer(db, self.index, self.files, self.embedder, settings.chunk_units, self.bus)
         self.jobs = JobQueue(db, settings.job_stale_seconds)
         self.runner = JobRunner(self.jobs, self.indexer)
         self.retriever = Retriever(self.index, self.embedder)
@@ -74,6 +79,7 @@ class KnowledgeService:
         if not NAME.match(name or ""):
             raise InvalidRequest("A collection name is 1–100 letters, digits, '.', '_' or '-', starting with a "
                                  "letter or digit.", param="name")
+        require("knowledge:write", Resource("collection", subject.workspace, name), subject)
         groups = sorted({g.strip() for g in groups or [] if g.strip()})
         if groups and not subject.is_admin and not set(groups) & subject.groups:
             raise Forbidden("You can only restrict a collection to a group you belong to.", param="groups")
@@ -84,10 +90,13 @@ class KnowledgeService:
                                      code="collection_exists")
             row = CollectionRow(workspace=subject.workspace, name=name, description=description or "",
                                 restricted=bool(groups), generation=0, created_by_key=subject.key_id,
-                                created_at=datetime.now(timezone.utc))
+                                created_by_user=subject.user_id, created_at=datetime.now(timezone.utc))
             session.add(row)
             session.flush()
             session.add_all(CollectionGrantRow(collection_id=row.id, group_name=g) for g in groups)
+            self.bus.emit(ev.CollectionCreated(workspace=subject.workspace, actor=subject.actor,
+                                               resource=f"collection:{row.id}", details={"groups": groups},
+                                               content={"name": name}, content_user_id=subject.user_id), session)
             return self._collection_dict(session, row, groups)
 
     def _collection_dict(self, session, row: CollectionRow, groups: list[str] | None = None) -> dict:
@@ -112,8 +121,12 @@ class KnowledgeService:
             return self._collection_dict(session, find_collection(session, subject, name))
 
     def _require_manage(self, subject: Subject, row: CollectionRow) -> None:
-        if not (subject.is_admin or (subject.key_id is not None and row.created_by_key == subject.key_id)):
-            raise Forbidden(f"Only an administrator or the key that created '{row.name}' may delete it.",
+        resource = Resource("collection", row.workspace, row.name)
+        if authorize("knowledge:manage", resource, subject).allowed:
+            return
+        own = subject.user_id is not None and row.created_by_user == subject.user_id
+        if not (own and authorize("knowledge:write", resource, subject).allowed):
+            raise Forbidden(f"Only an administrator or the user who created '{row.name}' may delete it.",
                             param="collection")
 
     def delete_collection(self, subject: Subject, name: str) -> dict:
@@ -125,6 +138,10 @@ class KnowledgeService:
             self.index.remove_chunks(session, select(ChunkRow.id).where(ChunkRow.collection_id == row.id))
             session.delete(row)  # documents, chunks, vectors, fingerprints, grants and jobs cascade
             collection_id = row.id
+            self.bus.emit(ev.CollectionDeleted(workspace=subject.workspace, actor=subject.actor,
+                                               resource=f"collection:{row.id}",
+                                               details={"documents": counts["documents"], "chunks": counts["chunks"]}),
+                          session)
         self.index.forget(collection_id)
         self._release(hashes)
         return {"id": name, "object": "collection.deleted", "deleted": True,
@@ -151,18 +168,27 @@ class KnowledgeService:
             if document is None:
                 raise NotFound(f"No document {document_id} in '{collection}'.", param="document_id",
                                code="document_not_found")
+            if not authorize("knowledge:manage", Resource("document", row.workspace, str(document_id)),
+                             subject).allowed:
+                require("knowledge:write", Resource("document", row.workspace, str(document_id)), subject)
+                if document.created_by_user != subject.user_id:
+                    raise Forbidden("Only an administrator or the user who uploaded a document may delete it.",
+                                    param="document_id")
             # Documents whose paragraphs were skipped as copies of this one must be indexed in full again.
             dependents = dependent_documents(session, document.id)
             chunks = document.chunk_count
             remove_document_chunks(session, self.index, document.id)
             session.delete(document)
             bump_generation(session, row.id)
+            self.bus.emit(ev.DocumentDeleted(workspace=subject.workspace, actor=subject.actor,
+                                             resource=f"document:{document_id}",
+                                             details={"collection": row.id, "chunks": chunks}), session)
             content_hash, collection_id = document.content_hash, row.id
         self._release({content_hash})
         reindex_job = None
         if dependents:
             reindex_job = self.jobs.create(collection_id, [JobFile(name, self.files.path_for(h), force=True)
-                                                           for name, h in dependents], subject.key_id)
+                                                           for name, h in dependents], subject)
             self.runner.notify()
         return {"id": document_id, "object": "document.deleted", "deleted": True, "chunks": chunks,
                 "reindex_job": reindex_job}
@@ -172,16 +198,18 @@ class KnowledgeService:
         """Queue local files (CLI). Returns the job id once the job is durable."""
         with self.db.session() as session:
             row = find_collection(session, subject, collection)
+        require("knowledge:write", Resource("collection", row.workspace, row.name), subject)
         return self.jobs.create(row.id, [JobFile(clean_document_name(n), p.resolve()) for n, p in files],
-                                subject.key_id)
+                                subject)
 
     def submit_uploads(self, subject: Subject, collection: str, uploaded: list[tuple[str, BinaryIO]]) -> dict:
         """Store uploaded files (expanding .zip archives within limits), then queue one job for them."""
         with self.db.session() as session:
             row = find_collection(session, subject, collection)
+        require("knowledge:write", Resource("collection", row.workspace, row.name), subject)
         stored = uploads.store_uploads(self.files, self.settings, uploaded, clean_document_name,
                                        release=self._release)
-        job_id = self.jobs.create(row.id, [JobFile(name, path) for name, path in stored], subject.key_id)
+        job_id = self.jobs.create(row.id, [JobFile(name, path) for name, path in stored], subject)
         self.runner.notify()
         return self.job(subject, job_id)
 
@@ -213,6 +241,7 @@ class KnowledgeService:
             raise InvalidRequest(f"k must be between 1 and {MAX_K}.", param="k")
         if mode not in ("hybrid", "keyword", "dense"):
             raise InvalidRequest("mode must be hybrid, keyword or dense.", param="mode")
+        require("knowledge:read", Resource("collection", subject.workspace, ",".join(collections or [])), subject)
         ids = await asyncio.to_thread(self._collection_ids, subject, collections)
         return await self.retriever.search(self.db.session, subject, ids, query, k, mode)
 

@@ -31,6 +31,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # Deleted rows are overwritten with zeros instead of lingering in free pages and cells, so erased or expired
+    # text cannot be read back from the file (governance.erasure scrubs the WAL and the FTS5 segments too).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

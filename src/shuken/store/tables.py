@@ -32,18 +32,195 @@ class Base(DeclarativeBase):
     pass
 
 
+# --- Govern: workspaces, users, groups, keys, audit, consent, conversations -------------------------------
+
+
+class WorkspaceRow(Base):
+    """A tenant. Its slug is its permanent id (collections and audit chains refer to it)."""
+
+    __tablename__ = "workspaces"
+
+    slug: Mapped[str] = mapped_column(String(100), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    policy: Mapped[dict] = mapped_column(JSON, default=dict)  # governance.policy.WorkspacePolicy
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True, index=True)  # stored lower-cased
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)  # argon2id; None: no sign-in
+    # An external identity (OIDC issuer + subject) can be linked later without a schema change of keys.
+    external_id: Mapped[str | None] = mapped_column(String(500), nullable=True, unique=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class MembershipRow(Base):
+    """A user's role in one workspace (owner, admin, member, viewer, auditor)."""
+
+    __tablename__ = "memberships"
+
+    workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.slug", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class GroupMemberRow(Base):
+    """Groups live inside a workspace; restricted collections are shared with group names."""
+
+    __tablename__ = "group_members"
+
+    workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.slug", ondelete="CASCADE"), primary_key=True)
+    group_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
 class ApiKeyRow(Base):
     __tablename__ = "api_keys"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.slug", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(32))
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    role: Mapped[str] = mapped_column(String(32), default="user")
-    # Group names the key's holder belongs to (the governance issue moves groups onto users).
-    groups: Mapped[list] = mapped_column(JSON, default=list)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Quotas and their live counters (kept here so they survive a restart and every process sees them).
+    rpm: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tpd: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    minute_window: Mapped[int] = mapped_column(BigInteger, default=0)  # minutes since the epoch
+    minute_requests: Mapped[int] = mapped_column(Integer, default=0)
+    day_window: Mapped[int] = mapped_column(Integer, default=0)  # days since the epoch (UTC)
+    day_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AuditEventRow(Base):
+    """Append-only. Each row carries the SHA-256 of its canonical form, chained per workspace.
+    It holds ids and counts, never content: content lives in audit_content, referenced by `content_ref`."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("workspace", "seq"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(100), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    occurred_at: Mapped[str] = mapped_column(String(40), index=True)  # ISO-8601 UTC, exactly as hashed
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    resource: Mapped[str] = mapped_column(String(300))
+    outcome: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    content_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    record_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The last record of each chain: the row appenders lock, and a cross-check against tail truncation."""
+
+    __tablename__ = "audit_heads"
+
+    workspace: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    record_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditContentRow(Base):
+    """Erasable content of an audit record (prompt, answer, file name). Its ref is a salted hash, so once the
+    row (and its salt) is gone the chain reveals nothing about what it said."""
+
+    __tablename__ = "audit_content"
+
+    ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(100), index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    salt: Mapped[str] = mapped_column(String(64))
+    content: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class AuditCheckpointRow(Base):
+    """A signed statement "chain W had record N with hash H at time T" (Ed25519; the key lives outside the DB)."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(100), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    record_hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[str] = mapped_column(String(40))
+    public_key: Mapped[str] = mapped_column(String(64))  # hex of the raw Ed25519 public key
+    signature: Mapped[str] = mapped_column(String(128))
+
+
+class ConsentEventRow(Base):
+    """A user's grant or withdrawal of consent to have their conversations used as training data."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.slug", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    granted: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    audit_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the audit record of this change
+
+
+class TrainingRecordRow(Base):
+    """One captured conversation turn, allowed by exactly one consent grant."""
+
+    __tablename__ = "training_records"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.slug", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    consent_event_id: Mapped[int] = mapped_column(ForeignKey("consent_events.id"), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    messages: Mapped[list] = mapped_column(JSON)
+    completion: Mapped[str] = mapped_column(Text)
+    lineage: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class ConversationRow(Base):
+    __tablename__ = "conversations"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.slug", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class ConversationMessageRow(Base):
+    __tablename__ = "conversation_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ModelRow(Base):
@@ -80,6 +257,7 @@ class CollectionRow(Base):
     # Bumped on every change to its chunks, so in-memory vector matrices know when to reload.
     generation: Mapped[int] = mapped_column(Integer, default=0)
     created_by_key: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_by_user: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -107,6 +285,7 @@ class DocumentRow(Base):
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     duplicate_paragraphs: Mapped[int] = mapped_column(Integer, default=0)
     created_by_key: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_by_user: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -180,6 +359,7 @@ class IngestJobRow(Base):
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)  # queued | running | done | failed
     submitted_by_key: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    submitted_by_user: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     worker: Mapped[str | None] = mapped_column(String(100), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,41 @@
+"""/v1/admin report routes: the workspace's compliance report (audit:read) and the sovereignty report (admin).
+Routers only parse and shape; governance.compliance and governance.doctor authorise and gather."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from shuken.api.auth import Caller
+from shuken.errors import InvalidRequest
+from shuken.governance import compliance, doctor
+
+router = APIRouter(prefix="/v1/admin")
+
+
+def _server(request: Request) -> dict:
+    """The address this server was started on (`shuken serve --host` may differ from the services' settings)."""
+    settings = request.app.state.gateway.settings
+    return {"listen": (settings.host, settings.port), "explicit_host": "host" in settings.model_fields_set}
+
+
+@router.get("/compliance-report")
+async def compliance_report(request: Request, subject: Caller, format: str = "html", verify_models: bool = True):
+    if format not in ("html", "json"):
+        raise InvalidRequest("format must be html or json.", param="format")
+    services = request.app.state.services
+    report = await run_in_threadpool(lambda: compliance.build_report(services, subject, fmt=format,
+                                                                     verify_models=verify_models, **_server(request)))
+    if format == "json":
+        return report
+    html = await run_in_threadpool(compliance.render_html, report)
+    return HTMLResponse(html, headers={"Content-Disposition": f'inline; filename="compliance-{subject.workspace}.html"'})
+
+
+@router.get("/sovereignty")
+async def sovereignty(request: Request, subject: Caller, verify_models: bool = True):
+    services = request.app.state.services
+    report = await run_in_threadpool(lambda: doctor.gather_for(services, subject, verify_models=verify_models,
+                                                               **_server(request)))
+    return report.as_dict()

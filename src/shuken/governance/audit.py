@@ -1,0 +1,331 @@
+"""The tamper-evident audit log: append events to a SHA-256 hash chain per workspace, verify it, sign
+checkpoints of its head (Ed25519, key outside the database), and export it for a SIEM.
+
+A record's hash covers its canonical JSON form (sorted keys, no whitespace) including the previous record's
+hash and its sequence number, so any edited, deleted, inserted or reordered row breaks the chain at that row.
+Content (prompts, answers, file names) is never in the chain: it is a separate row referenced by a salted
+hash, so erasing it leaves the chain intact and reveals nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from shuken.errors import InvalidRequest
+from shuken.governance.authz import Resource, require
+from shuken.governance.events import Event
+from shuken.governance.identity import Subject
+from shuken.governance.policy import WorkspacePolicy
+from shuken.store import Database
+from shuken.store.tables import (
+    AuditCheckpointRow, AuditContentRow, AuditEventRow, AuditHeadRow,
+)
+
+GENESIS = "0" * 64
+CHAINED_FIELDS = ("workspace", "seq", "occurred_at", "actor", "action", "resource", "outcome", "model",
+                  "prompt_tokens", "completion_tokens", "details", "content_ref", "prev_hash")
+EXPORT_FIELDS = ("id",) + CHAINED_FIELDS + ("record_hash",)
+
+
+def canonical(data) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def record_hash(fields: dict) -> str:
+    return hashlib.sha256(canonical({name: fields[name] for name in CHAINED_FIELDS})).hexdigest()
+
+
+def row_fields(row: AuditEventRow) -> dict:
+    return {name: getattr(row, name) for name in EXPORT_FIELDS}
+
+
+def utc_iso(moment: datetime | None = None) -> str:
+    return (moment or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    workspace: str
+    records: int
+    ok: bool
+    problem: str | None = None
+    bad_seq: int | None = None  # the first record that fails
+    bad_id: int | None = None
+    checkpoints: int = 0
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+class AuditLog:
+    """Subscriber of the event bus: `record(event, session)` appends one chained record."""
+
+    def __init__(self, db: Database, policy_of: Callable[[Session, str], WorkspacePolicy],
+                 signing_key_path: Path | None = None):
+        self.db = db
+        self.policy_of = policy_of
+        self.signing_key_path = signing_key_path
+        self._lock = threading.Lock()  # one appender per process; other processes are kept out by the head row
+
+    # -- append ---------------------------------------------------------------------------------------------
+    def __call__(self, event: Event, session: Session | None = None) -> str:
+        return self.record(event, session)
+
+    def record(self, event: Event, session: Session | None = None) -> str:
+        if session is not None:
+            return self._append(session, event)
+        for attempt in range(8):
+            try:
+                with self._lock, self.db.session() as own:
+                    return self._append(own, event)
+            except (IntegrityError, OperationalError):  # another process appended first: read the new head
+                if attempt == 7:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _next_link(self, session: Session, workspace: str) -> tuple[int, str]:
+        """Claim the next sequence number. Writing the head row first takes the write lock (SQLite) or the
+        row lock (PostgreSQL) before anything is read, so two appenders cannot both claim the same number."""
+        claimed = session.execute(update(AuditHeadRow).where(AuditHeadRow.workspace == workspace)
+                                  .values(seq=AuditHeadRow.seq + 1)).rowcount
+        if not claimed:
+            session.add(AuditHeadRow(workspace=workspace, seq=1, record_hash=GENESIS))
+            session.flush()
+            return 1, GENESIS
+        head = session.get(AuditHeadRow, workspace, populate_existing=True)
+        return head.seq, head.record_hash
+
+    def _store_content(self, session: Session, event: Event) -> str | None:
+        if event.content is None or not self.policy_of(session, event.workspace).audit_content:
+            return None
+        salt = secrets.token_hex(16)
+        ref = hashlib.sha256(salt.encode() + canonical(event.content)).hexdigest()
+        session.add(AuditContentRow(ref=ref, workspace=event.workspace, user_id=event.content_user_id, salt=salt,
+                                    content=event.content, created_at=datetime.now(timezone.utc)))
+        return ref
+
+    def _append(self, session: Session, event: Event) -> str:
+        seq, prev_hash = self._next_link(session, event.workspace)
+        fields = {
+            "workspace": event.workspace, "seq": seq, "occurred_at": utc_iso(), "actor": event.actor,
+            "action": event.action, "resource": event.resource, "outcome": event.outcome, "model": event.model,
+            "prompt_tokens": event.prompt_tokens, "completion_tokens": event.completion_tokens,
+            "details": event.details, "content_ref": self._store_content(session, event), "prev_hash": prev_hash,
+        }
+        # What is hashed must be exactly what the database hands back: round-trip the details through JSON.
+        fields["details"] = json.loads(canonical(fields["details"]))
+        digest = record_hash(fields)
+        session.add(AuditEventRow(**fields, record_hash=digest))
+        session.execute(update(AuditHeadRow).where(AuditHeadRow.workspace == event.workspace)
+                        .values(record_hash=digest))
+        session.flush()
+        return digest
+
+    # -- verify ---------------------------------------------------------------------------------------------
+    def chains(self) -> list[str]:
+        with self.db.session() as session:
+            return sorted(set(session.scalars(select(AuditEventRow.workspace).distinct()))
+                          | set(session.scalars(select(AuditHeadRow.workspace))))
+
+    def verify(self, workspace: str) -> ChainReport:
+        with self.db.session() as session:
+            expected, prev, last_id, records = 1, GENESIS, 0, {}
+            rows = session.execute(select(AuditEventRow).where(AuditEventRow.workspace == workspace)
+                                   .order_by(AuditEventRow.seq, AuditEventRow.id).execution_options(yield_per=2000))
+            for row in rows.scalars():
+                problem = self._check_row(row, expected, prev, last_id)
+                if problem:
+                    return ChainReport(workspace, expected - 1, False, problem, row.seq, row.id)
+                records[row.seq] = row.record_hash
+                expected, prev, last_id = row.seq + 1, row.record_hash, row.id
+            count = expected - 1
+            head = session.get(AuditHeadRow, workspace)
+            if head is not None and (head.seq, head.record_hash) != (count, prev):
+                bad_seq, problem = self._head_problem(head, count)
+                return ChainReport(workspace, count, False, problem, bad_seq, None)
+            checkpoints = self._checkpoints(session, workspace)
+        for checkpoint in checkpoints:
+            problem = self._check_checkpoint(checkpoint, records)
+            if problem:
+                return ChainReport(workspace, count, False, problem, checkpoint["seq"], None, len(checkpoints))
+        return ChainReport(workspace, count, True, None, None, None, len(checkpoints))
+
+    @staticmethod
+    def _head_problem(head: AuditHeadRow, count: int) -> tuple[int, str]:
+        """Name the first record the head disagrees about: the first missing one, the first unannounced one, or
+        the last one if it is not the record the head names."""
+        if head.seq > count:
+            return count + 1, (f"record {count + 1} is missing: the chain ends at record {count}, but its head says "
+                    f"{head.seq}: records were removed from the end")
+        if head.seq < count:
+            return head.seq + 1, (f"record {head.seq + 1} was appended behind the log's back: the head says the chain ends at "
+                    f"record {head.seq}, but it goes on to {count}")
+        return count, f"record {count} is not the record the chain's head names (hash mismatch): the tail was replaced"
+
+    @staticmethod
+    def _check_row(row: AuditEventRow, expected: int, prev: str, last_id: int) -> str | None:
+        where = f"record {row.seq} (id {row.id}, {row.action} at {row.occurred_at})"
+        if row.seq != expected:
+            return f"{where}: record {expected} is missing before it (deleted or renumbered)"
+        if row.id <= last_id:
+            return f"{where}: stored out of order (id {row.id} after id {last_id}): reordered"
+        if row.prev_hash != prev:
+            return f"{where}: does not link to the record before it: inserted, reordered or re-chained"
+        if record_hash(row_fields(row)) != row.record_hash:
+            return f"{where}: its contents changed after it was written (hash mismatch)"
+        return None
+
+    # -- checkpoints ----------------------------------------------------------------------------------------
+    @property
+    def checkpoint_file(self) -> Path | None:
+        return self.signing_key_path.with_suffix(".checkpoints.jsonl") if self.signing_key_path else None
+
+    def _signing_key(self, create: bool):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        path = self.signing_key_path
+        if path is None:
+            return None
+        if not path.exists():
+            if not create:
+                return None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            key = Ed25519PrivateKey.generate()
+            pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+            path.touch(mode=0o600)
+            path.write_bytes(pem)
+            return key
+        return serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+    def public_key_hex(self) -> str | None:
+        from cryptography.hazmat.primitives import serialization
+
+        key = self._signing_key(create=False)
+        if key is None:
+            return None
+        return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+
+    def checkpoint(self) -> list[dict]:
+        """Sign the head of every chain; stored in the database and appended to a file beside the key."""
+        key = self._signing_key(create=True)
+        if key is None:
+            raise ValueError("No audit signing key path is configured (SHUKEN_AUDIT_SIGNING_KEY).")
+        public = self.public_key_hex()
+        made = []
+        with self.db.session() as session:
+            for head in session.scalars(select(AuditHeadRow)):
+                statement = {"workspace": head.workspace, "seq": head.seq, "record_hash": head.record_hash,
+                             "signed_at": utc_iso()}
+                signature = key.sign(canonical(statement)).hex()
+                checkpoint = {**statement, "public_key": public, "signature": signature}
+                session.add(AuditCheckpointRow(**checkpoint))
+                made.append(checkpoint)
+        with self.checkpoint_file.open("a", encoding="utf-8") as file:
+            for checkpoint in made:
+                file.write(json.dumps(checkpoint, sort_keys=True) + "\n")
+        return made
+
+    def _checkpoints(self, session: Session, workspace: str) -> list[dict]:
+        """Checkpoints from the database and from the file beside the key (deleting either copy is not enough)."""
+        found = {}
+        for row in session.scalars(select(AuditCheckpointRow).where(AuditCheckpointRow.workspace == workspace)):
+            item = {name: getattr(row, name) for name in
+                    ("workspace", "seq", "record_hash", "signed_at", "public_key", "signature")}
+            found[row.signature] = item
+        if self.checkpoint_file and self.checkpoint_file.exists():
+            for line in self.checkpoint_file.read_text(encoding="utf-8").splitlines():
+                item = json.loads(line)
+                if item.get("workspace") == workspace:
+                    found[item["signature"]] = item
+        return sorted(found.values(), key=lambda item: item["seq"])
+
+    def _check_checkpoint(self, checkpoint: dict, records: dict[int, str]) -> str | None:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        trusted = self.public_key_hex()
+        seq = checkpoint["seq"]
+        if trusted is not None and checkpoint["public_key"] != trusted:
+            return f"checkpoint at record {seq} was signed by an unknown key"
+        statement = {name: checkpoint[name] for name in ("workspace", "seq", "record_hash", "signed_at")}
+        try:
+            Ed25519PublicKey.from_public_bytes(bytes.fromhex(checkpoint["public_key"])).verify(
+                bytes.fromhex(checkpoint["signature"]), canonical(statement))
+        except (InvalidSignature, ValueError):
+            return f"checkpoint at record {seq} has an invalid signature"
+        if seq not in records:
+            return (f"a signed checkpoint ({checkpoint['signed_at']}) vouches for record {seq}, which no longer "
+                    f"exists: the tail of the log was truncated")
+        if records[seq] != checkpoint["record_hash"]:
+            return f"record {seq} differs from the signed checkpoint of {checkpoint['signed_at']}: the chain was rewritten"
+        return None
+
+    # -- reading and export ---------------------------------------------------------------------------------
+    def rows(self, workspace: str, since: datetime | None = None, action: str | None = None,
+             limit: int | None = None, newest_first: bool = False) -> Iterator[dict]:
+        with self.db.session() as session:
+            query = select(AuditEventRow).where(AuditEventRow.workspace == workspace)
+            if since is not None:
+                query = query.where(AuditEventRow.occurred_at >= utc_iso(since))
+            if action:
+                query = query.where(AuditEventRow.action == action)
+            query = query.order_by(AuditEventRow.seq.desc() if newest_first else AuditEventRow.seq)
+            if limit is not None:
+                query = query.limit(limit)
+            for row in session.scalars(query.execution_options(yield_per=2000)):
+                yield row_fields(row)
+
+    def read(self, subject: Subject, since: datetime | None = None, action: str | None = None,
+             limit: int = 100) -> list[dict]:
+        """The subject's workspace's newest records (auditors, admins and owners)."""
+        require("audit:read", Resource("audit", subject.workspace), subject)
+        return list(self.rows(subject.workspace, since, action, limit, newest_first=True))
+
+    def verify_for(self, subject: Subject) -> ChainReport:
+        require("audit:read", Resource("audit", subject.workspace), subject)
+        return self.verify(subject.workspace)
+
+    def export_for(self, subject: Subject, since: datetime | None = None) -> Iterator[dict]:
+        require("audit:read", Resource("audit", subject.workspace), subject)
+        return self.rows(subject.workspace, since)
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """An export's --since / ?since=: ISO-8601, 'Z' accepted; naive times are taken as UTC."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(f"since must be an ISO-8601 time such as 2026-11-01T00:00:00Z, not {value!r}.",
+                             param="since") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def render_export(rows, format: str) -> str:
+    """Audit rows as JSON Lines or CSV (details as a JSON string), for a SIEM."""
+    if format == "jsonl":
+        return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "details": json.dumps(row["details"], ensure_ascii=False, sort_keys=True)})
+    return buffer.getvalue()

@@ -1,0 +1,22 @@
+"""First start: the `default` workspace, its owner and one admin key, so a fresh install is usable at once."""
+
+from __future__ import annotations
+
+from shuken.errors import NotFound
+from shuken.governance.directory import Directory
+from shuken.governance.identity import DEFAULT_WORKSPACE, SCOPES, Subject
+from shuken.governance.keys import KeyService
+
+
+def bootstrap(directory: Directory, keys: KeyService, owner_email: str) -> str | None:
+    """The new admin key's secret if no active key existed (shown once by the caller), else None."""
+    if keys.count_active() > 0:
+        return None
+    directory.ensure_workspace(DEFAULT_WORKSPACE)
+    operator = Subject.operator(DEFAULT_WORKSPACE)
+    try:
+        directory.member(DEFAULT_WORKSPACE, owner_email)
+    except NotFound:
+        directory.create_user(operator, owner_email, "owner", display_name="Administrator")
+    _key, secret = keys.create(operator, owner_email, "admin (first start)", scopes=SCOPES)
+    return secret
