@@ -341,3 +341,51 @@ def test_a_misbehaving_callback_cannot_break_the_guard_and_install_is_idempotent
     assert r["calls"] == [["raising", "203.0.113.5"], ["phoning_home", "203.0.113.6"]]
     assert r["nested"] == [["EgressRefused", "203.0.113.99"], ["connected", "127.0.0.1"]]
     assert r["count"] == 3
+
+
+# ------------------------------------------------------------------------------- wired into Shuken itself
+
+
+def test_sovereign_services_install_the_guard_and_audit_each_refusal(sandbox_ready, tmp_path):
+    """`Services.open` in sovereign mode (the default): offline switches forced, the guard installed with
+    `egress_allow` and every registered upstream engine allowed, and each refusal in the `_system` audit chain."""
+    home = tmp_path / "home"
+    r = run_sandboxed(sandbox_ready, tmp_path, f'''
+        import os, socket
+        os.environ["HF_HUB_OFFLINE"] = "0"  # a stray operator setting must not re-enable downloads
+        from shuken.config import Settings
+        from shuken.governance.egress import current_guard
+        from shuken.services import Services
+        svc = Services.open(Settings(home={str(home)!r}, egress_allow=["192.0.2.30"]))
+        svc.registry.add_remote("gpu-model", base_url="http://192.0.2.40:8000/v1")
+        svc.close()
+        svc = Services.open(Settings(home={str(home)!r}, egress_allow=["192.0.2.30"]))  # a restart sees it
+        RESULT["hf_offline"] = os.environ["HF_HUB_OFFLINE"]
+        RESULT["allows"] = current_guard().policy.describe()
+        RESULT["refused"] = outcome(lambda: socket.create_connection(("203.0.113.5", 443), timeout=2))
+        RESULT["upstream"] = outcome(lambda: socket.create_connection(("192.0.2.40", 8000), timeout=2))
+        svc.bus.flush()
+        RESULT["audit"] = [(r["action"], r["resource"], r["outcome"]) for r in svc.audit.rows("_system")]
+        RESULT["verify"] = svc.audit.verify("_system").ok
+        svc.close()
+    ''')
+    assert r["hf_offline"] == "1"
+    assert any("192.0.2.30" in entry for entry in r["allows"]) and any("192.0.2.40:8000" in e for e in r["allows"])
+    assert r["refused"]["guard_raised_it"] and "203.0.113.5:443" in r["refused"]["message"]
+    assert r["upstream"]["refused"] is None  # not the guard: the kernel has no route in the namespace
+    assert r["audit"] == [["egress.refused", "host:203.0.113.5:443", "refused"]]
+    assert r["verify"] is True
+
+
+def test_sovereign_mode_off_installs_no_guard(tmp_path):
+    code = textwrap.dedent(f'''
+        from shuken.config import Settings
+        from shuken.governance.egress import current_guard
+        from shuken.services import Services
+        svc = Services.open(Settings(home={str(tmp_path / "home")!r}, sovereign=False))
+        print("GUARD", current_guard())
+        svc.close()
+    ''')
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "GUARD None" in done.stdout

@@ -45,7 +45,7 @@ async def _generate(request: Request, body, subject: Subject, endpoint: str):
     messages = [m.for_template() for m in body.messages] if hasattr(body, "messages") \
         else [{"role": "user", "content": body.single_prompt}]
     call = await run_in_threadpool(services.governor.begin, subject, endpoint, messages)
-    body = for_model(call.policy, body)
+    body = await run_in_threadpool(for_model, call.policy, body)  # PII detection may take a while
     if getattr(body, "knowledge", None) is not None:
         work = grounded_answer(_gateway(request), services.knowledge, subject, body, client, endpoint,
                                observer=call, decorate=lambda inner: answer_decorator(call.policy, inner))

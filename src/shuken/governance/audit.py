@@ -170,11 +170,11 @@ class AuditLog:
         """Name the first record the head disagrees about: the first missing one, the first unannounced one, or
         the last one if it is not the record the head names."""
         if head.seq > count:
-            return count + 1, (f"record {count + 1} is missing: the chain ends at record {count}, but its head says "
-                    f"{head.seq}: records were removed from the end")
+            return count + 1, (f"record {count + 1} is missing: the chain ends at record {count}, but its head "
+                               f"says {head.seq}: records were removed from the end")
         if head.seq < count:
-            return head.seq + 1, (f"record {head.seq + 1} was appended behind the log's back: the head says the chain ends at "
-                    f"record {head.seq}, but it goes on to {count}")
+            return head.seq + 1, (f"record {head.seq + 1} was appended behind the log's back: the head says the "
+                                  f"chain ends at record {head.seq}, but it goes on to {count}")
         return count, f"record {count} is not the record the chain's head names (hash mismatch): the tail was replaced"
 
     @staticmethod

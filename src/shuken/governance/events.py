@@ -95,7 +95,9 @@ class EventBus:
             result = result if result is not None else value
         return result
 
-    def emit_later(self, event: Event) -> None:
+    def emit_later(self, event: Event | Callable[[], Event]) -> None:
+        """Deliver on the background thread. A callable is called there to build the event, so costly
+        preparation (e.g. PII redaction of a prompt) never runs on the caller's thread."""
         with self._lock:
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=self._drain, name="shuken-events", daemon=True)
@@ -108,9 +110,11 @@ class EventBus:
             try:
                 if event is None:
                     return
+                if callable(event):
+                    event = event()
                 self.emit(event)
             except Exception:  # one bad event must not stop the audit of every later one
-                log.exception("event subscriber failed", extra={"action": event.action})
+                log.exception("event subscriber failed", extra={"action": getattr(event, "action", None)})
             finally:
                 self._queue.task_done()
 

@@ -74,6 +74,11 @@ class ServedCall:
         if self.reported:
             return
         self.reported = True
+        # Built on the event thread: PII detection can take hundreds of milliseconds (GiNZA on Japanese text).
+        self.bus.emit_later(lambda: self._event(model, status, prompt_tokens, completion_tokens, completion))
+
+    def _event(self, model: str, status: int, prompt_tokens: int, completion_tokens: int,
+               completion: str | None) -> ev.RequestServed:
         outcome = "success" if status == 200 else ("cancelled" if status == 499 else "failure")
         details = {"endpoint": self.endpoint, "status": status, "request_id": self.request_id,
                    "started_at": self.started_at}
@@ -86,13 +91,13 @@ class ServedCall:
                                                                 for m in self.prompt_messages))
             if flagged:
                 details["pii_flags"] = flagged
-        self.bus.emit_later(ev.RequestServed(
+        return ev.RequestServed(
             workspace=self.subject.workspace, actor=self.subject.actor, resource=f"model:{model}",
             outcome=outcome, model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             details=details, content=content, content_user_id=self.subject.user_id, key_id=self.subject.key_id,
             endpoint=self.endpoint,
             captured_messages=self.prompt_messages if self.policy.training_capture == "opt-in" else None,
-            captured_completion=completion))
+            captured_completion=completion)
 
 
 def _redacted(policy: WorkspacePolicy, message: dict) -> dict:
