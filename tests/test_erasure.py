@@ -251,6 +251,8 @@ def test_erasure_over_http_needs_an_administrator(tmp_path):
 
         receipt = server.client().post("/admin/erasure", body={"subject": victim}, cast_to=object)
         assert receipt["workspaces"] == ["default"] and receipt["account"] == "de-identified"
+        # In the server too (other connections open, idle) the WAL was checkpointed into the file and emptied.
+        assert receipt["storage"]["wal_truncated"] and receipt["storage"]["secure_delete"]
         audit = httpx.get(f"{server.root_url}/v1/admin/audit", params={"action": "subject.erased"},
                           headers={"Authorization": f"Bearer {server.api_key}"}).json()["data"]
         assert [row["record_hash"] for row in audit] == [receipt["audit_hashes"]["default"]]

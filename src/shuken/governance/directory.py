@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from shuken.errors import InvalidRequest, NotFound, Unauthorized
+from shuken.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 from shuken.governance import events as ev
 from shuken.governance.authz import Resource, require
 from shuken.governance.events import EventBus
@@ -167,11 +167,19 @@ class Directory:
         require("users:manage", Resource("user", subject.workspace, email), subject)
         with self.db.session() as session:
             user = self._member_user(session, subject.workspace, email)
+            membership = session.get(MembershipRow, (subject.workspace, user.id))
+            self._check_owner_change(subject, membership.role)
             session.execute(delete(GroupMemberRow).where(GroupMemberRow.workspace == subject.workspace,
                                                          GroupMemberRow.user_id == user.id))
-            session.delete(session.get(MembershipRow, (subject.workspace, user.id)))
+            session.delete(membership)
             self.bus.emit(ev.RoleChanged(workspace=subject.workspace, actor=subject.actor,
                                          resource=f"user:{user.id}", details={"role": None}), session)
+
+    @staticmethod
+    def _check_owner_change(subject: Subject, current_role: str | None) -> None:
+        """An admin may manage everyone but owners: only an owner can demote or remove an owner."""
+        if current_role == "owner" and subject.role != "owner":
+            raise Forbidden("Only an owner can change or remove an owner.", code="forbidden")
 
     @staticmethod
     def _check_role(subject: Subject, role: str) -> None:
@@ -184,6 +192,7 @@ class Directory:
                         groups: list[str] | tuple[str, ...] | None) -> None:
         membership = session.get(MembershipRow, (subject.workspace, user.id))
         before = membership.role if membership else None
+        self._check_owner_change(subject, before)
         if membership is None:
             session.add(MembershipRow(workspace=subject.workspace, user_id=user.id, role=role, created_at=_now()))
         else:

@@ -222,10 +222,9 @@ class ErasureService:
             for w in workspaces:
                 purge = Purge()
                 counts[w] = self._erase_in(session, w, user.id, purge, callers[w], now)
-                counts[w]["account"] = account
                 hashes[w] = self.bus.emit(ev.SubjectErased(
                     workspace=w, actor=callers[w].actor, resource=f"user:{user.id}",
-                    details={"subject": f"user:{user.id}", "counts": counts[w]}), session)
+                    details={"subject": f"user:{user.id}", "counts": counts[w], "account": account}), session)
                 purges.append((w, purge))
             if not elsewhere:
                 user.email, user.display_name = erased_email(user.id), ERASED_NAME
@@ -239,8 +238,7 @@ class ErasureService:
         totals: dict[str, int] = {}
         for per in counts.values():
             for kind, n in per.items():
-                if isinstance(n, int):
-                    totals[kind] = totals.get(kind, 0) + n
+                totals[kind] = totals.get(kind, 0) + n
         return {"object": "erasure.receipt", "subject": f"user:{user.id}", "requested_for": address,
                 "account": account, "workspaces": workspaces, "counts": counts, "totals": totals,
                 "erased_at": utc_iso(now), "audit_hashes": hashes, "reindex_jobs": reindex_jobs, "storage": storage}

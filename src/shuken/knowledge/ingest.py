@@ -219,7 +219,7 @@ class Indexer:
                 self.bus.emit(DocumentIngested(
                     workspace=workspace, actor=actor_name(user_id, key_id), resource=f"document:{document.id}",
                     details={"collection": collection_id, "status": status, "chunks": len(prepared.drafts),
-                             "pages": parsed.pages, "content_hash": content_hash},
+                             "pages": parsed.pages},  # no file hash: the chain is unerasable
                     content={"name": name}, content_user_id=document.created_by_user), session)
         if old_hash and old_hash != content_hash:  # only once the new version is committed
             with self.db.session() as session:
