@@ -32,11 +32,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 
 @contextmanager
-def services():
+def services(settings: Settings | None = None):
     """Open the services; turn any ShukenError into a one-line message and exit code 1."""
     opened = None
     try:
-        opened = Services.open(Settings())
+        opened = Services.open(settings or Settings())
         yield opened
     except ShukenError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
@@ -65,7 +65,7 @@ def serve(
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)
-    with services() as svc:
+    with services(settings) as svc:
         seeded = svc.registry.seed_bundled(show_progress=True)
         for manifest in seeded:
             err.print(f"Registered bundled model [bold]{manifest.name}[/bold] ({manifest.license})")

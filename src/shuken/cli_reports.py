@@ -74,6 +74,7 @@ def compliance_report(
         err.print("[red]error:[/red] --format must be html or json")
         raise typer.Exit(2)
     with services() as svc:
+        svc.registry.seed_bundled(show_progress=True)  # the report lists every model, bundled ones included
         report = build_report(svc, Subject.operator(workspace), fmt=format, show_progress=True)
     text = render_html(report) if format == "html" else render_json(report)
     if out_file is None:

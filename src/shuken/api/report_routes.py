@@ -30,7 +30,8 @@ async def compliance_report(request: Request, subject: Caller, format: str = "ht
     if format == "json":
         return report
     html = await run_in_threadpool(compliance.render_html, report)
-    return HTMLResponse(html, headers={"Content-Disposition": f'inline; filename="compliance-{subject.workspace}.html"'})
+    disposition = f'inline; filename="compliance-{subject.workspace}.html"'
+    return HTMLResponse(html, headers={"Content-Disposition": disposition})
 
 
 @router.get("/sovereignty")

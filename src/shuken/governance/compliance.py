@@ -33,8 +33,9 @@ RECORD_FIELDS = {  # what each audit record holds, in plain words (the chained f
     "occurred_at": "when (UTC)", "actor": "who: a pseudonymous user and key number, never an e-mail",
     "action": "what was done (e.g. request.served, key.created, subject.erased)",
     "resource": "what it was done to (a model, key, user, collection)", "outcome": "success, failure, refused",
-    "model": "the model that answered, for requests", "prompt_tokens": "tokens read, for requests",
-    "completion_tokens": "tokens generated, for requests", "details": "ids and counts only, never text",
+    "model": "the model that answered, for requests", "prompt_tokens": "tokens in the prompt, for requests",
+    "completion_tokens": "tokens generated, for requests",
+    "details": "ids, counts and short facts such as changed settings; never prompts, answers or e-mail addresses",
     "content_ref": "a salted hash pointing at stored content, if the policy keeps content; erasable",
     "prev_hash": "the previous record's hash, which chains the records together",
 }
@@ -59,7 +60,7 @@ def checklists(f: dict) -> dict:
     organisational matter), attention (a measure Shuken provides is switched off or failing)."""
     secure = "partly" if f["guard"] and f["chain_ok"] else "attention"
     accountable = ("attention" if not f["chain_ok"] else "met" if f["checkpoints"] else "partly")
-    private = "met" if f["pii_logging"] == "redact" and not f["content_forever"] else "partly"
+    private = "met" if f["pii_logging"] == "redact" and f["retention_set"] and not f["content_forever"] else "partly"
     egress_status = "attention" if not f["guard"] else "partly" if f["allow_list"] else "met"
     retention = "met" if f["retention_set"] else "partly"
     guidelines = [
@@ -133,7 +134,8 @@ def _model_card(manifest, verified: tuple[bool, str] | None) -> dict:
             "embedding_length": meta.get("embedding_length"), "vocabulary_size": meta.get("vocabulary_size"),
             "capabilities": manifest.capabilities, "license": manifest.license, "sha256": manifest.sha256,
             "size": human_bytes(manifest.size_bytes) if manifest.size_bytes else None, "origin": model_origin(manifest),
-            "added_at": manifest.added_at.isoformat(), "verified": None if verified is None else verified[0],
+            "added_at": manifest.added_at.isoformat(),
+            "verified": None if verified is None or not manifest.sha256 else verified[0],
             "verification": None if verified is None else verified[1]}
 
 
@@ -220,7 +222,8 @@ def build_report(svc, subject: Subject, *, fmt: str = "json", verify_models: boo
                       "overseers": {role: {"members": roles.get(role, 0), "may": sorted(ROLE_ACTIONS[role])}
                                     for role in OVERSIGHT_ROLES}},
         "retention": {"training_capture": policy.training_capture, **consent,
-                      "consent_grants": consent_changes.get(True, 0), "consent_withdrawals": consent_changes.get(False, 0),
+                      "consent_grants": consent_changes.get(True, 0),
+                      "consent_withdrawals": consent_changes.get(False, 0),
                       "erasures": facts["erasures"], "retention_days": retention, "last_retention_sweep": last_sweep,
                       "retention_sweeps": actions.get(ev.RetentionSwept.action, 0)},
         "pii": {"stages": [{"setting": name, "applies_to": what, "action": getattr(policy, name),
@@ -233,6 +236,17 @@ def build_report(svc, subject: Subject, *, fmt: str = "json", verify_models: boo
     return report
 
 
+def _when(value: str | None) -> str:
+    """An ISO-8601 time as people read it: 2026-11-23 22:26 UTC."""
+    if not value:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(timezone.utc)
+    except ValueError:
+        return str(value)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 @lru_cache(maxsize=1)
 def _template():
     from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -241,6 +255,7 @@ def _template():
     env = Environment(loader=PackageLoader("shuken", "web/templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["dash"] = lambda value: "—" if value is None or value == "" else value
+    env.filters["when"] = _when
     return env.get_template("compliance.html.j2")
 
 

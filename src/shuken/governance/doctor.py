@@ -21,7 +21,7 @@ from shuken.governance import egress
 from shuken.governance.authz import Resource, require
 from shuken.governance.identity import Subject
 from shuken.registry.builtin import BUNDLED
-from shuken.store.tables import AuditCheckpointRow, ConsentEventRow, TrainingRecordRow
+from shuken.store.tables import AuditCheckpointRow, ConsentEventRow, MembershipRow, TrainingRecordRow
 
 SECTIONS = ("models", "storage", "listening", "egress", "environment", "workspaces", "audit")
 # Asked of the guard, never connected to: a documentation address (RFC 5737) and the public model hub.
@@ -110,14 +110,16 @@ def model_checks(registry, guard, verify: bool = True, show_progress: bool = Fal
         if address is not None:
             host, _, port = address.rpartition(":")
             decision = guard.decide(host, int(port)) if guard else None
-            notes.append(f"runs on {origin}" + (f"; guard: {decision.reason}" if decision else ""))
+            notes.append(f"the guard lets it through: {decision.reason}" if decision and decision.allowed else
+                         f"the guard REFUSES it: {decision.reason}" if decision else "remote; no guard installed")
             warning = decision is not None and not decision.allowed
         if not manifest.license:
             notes.append("licence unknown: record it when adding the model (--license)")
             warning = True
         data = {"model": manifest.name, "sha256": manifest.sha256, "license": manifest.license, "origin": origin,
                 "bundled": manifest.name in {b.name for b in BUNDLED}, "location": "remote" if address else "local",
-                "path": manifest.path, "size_bytes": manifest.size_bytes, "verified": ok if verify else None}
+                "path": manifest.path, "size_bytes": manifest.size_bytes,
+                "verified": ok if verify and manifest.sha256 else None}  # None: nothing was hashed
         integrity = f"sha256 {manifest.sha256[:12]}… verified" if ok and verify and manifest.sha256 else reason
         detail = "; ".join([integrity, f"licence {manifest.license or '?'}", f"origin {origin}", *notes])
         checks.append(Check("models", f"model {manifest.name}", ok, detail, warning, data))
@@ -192,8 +194,9 @@ def storage_checks(settings, audit, registry_paths: list[str]) -> list[Check]:
 
 # -- listening address ----------------------------------------------------------------------------------------
 def listen_check(host: str, port: int, explicit: bool, sovereign: bool) -> Check:
-    """Loopback passes; a named internal interface passes; every interface (0.0.0.0, ::) is a warning; a public
-    address fails in sovereign mode, as does any non-loopback address nobody set on purpose."""
+    """Loopback passes; an internal interface set on purpose passes; every interface (0.0.0.0, ::) or a host name
+    is a warning; a public address fails in sovereign mode (a warning otherwise), as does, in sovereign mode, any
+    non-loopback address nobody set on purpose."""
     where = f"{host}:{port}"
     data = {"host": host, "port": port, "explicit": explicit}
     try:
@@ -212,9 +215,9 @@ def listen_check(host: str, port: int, explicit: bool, sovereign: bool) -> Check
     if address.is_unspecified:
         return Check("listening", "listening address", True, f"{where}: every interface of this machine, including "
                      "any public one; bind an internal address, or keep a firewall in front", True, data)
-    if address.is_global and sovereign:
-        return Check("listening", "listening address", False, f"{where}: a public address, so the API is reachable "
-                     "from the internet; bind an internal address behind a reverse proxy", data=data)
+    if address.is_global:
+        return Check("listening", "listening address", not sovereign, f"{where}: a public address, so the API is "
+                     "reachable from the internet; bind an internal address behind a reverse proxy", True, data)
     return Check("listening", "listening address", True, f"{where}: a non-public interface, set explicitly; "
                  "reachable from that network (use TLS in front)", data=data)
 
@@ -285,10 +288,13 @@ def _days(value: int | None) -> str:
 
 
 def consent_counts(session, workspace: str) -> dict:
-    """Users whose latest consent event is a grant, and captured training records, in one workspace."""
+    """Current members whose latest consent event is a grant, and captured training records, in one workspace.
+    (Consent events outlive a membership or an erasure as evidence; a former member consents to nothing.)"""
     latest = (select(func.max(ConsentEventRow.id)).where(ConsentEventRow.workspace == workspace)
               .group_by(ConsentEventRow.user_id))
-    granted = session.scalar(select(func.count()).select_from(ConsentEventRow).where(
+    granted = session.scalar(select(func.count()).select_from(ConsentEventRow).join(
+        MembershipRow, (MembershipRow.workspace == ConsentEventRow.workspace)
+        & (MembershipRow.user_id == ConsentEventRow.user_id)).where(
         ConsentEventRow.id.in_(latest), ConsentEventRow.granted.is_(True)))
     captured = session.scalar(select(func.count()).select_from(TrainingRecordRow)
                               .where(TrainingRecordRow.workspace == workspace))
@@ -315,7 +321,8 @@ def workspace_checks(db, workspaces: list[dict]) -> list[Check]:
         unredacted = mode == "opt-in" and policy["pii_before_logging"] == "off"
         detail = ("training capture off: no conversation is kept as training data" if mode == "off" else
                   f"training capture opt-in: {counts['users_consenting']} user(s) consenting, "
-                  f"{counts['captured_records']} record(s) captured; PII before logging: {policy['pii_before_logging']}")
+                  f"{counts['captured_records']} record(s) captured; "
+                  f"PII before logging: {policy['pii_before_logging']}")
         checks.append(Check("workspaces", f"consent {slug}", True, detail, unredacted,
                             {"workspace": slug, "training_capture": mode, **counts}))
     return checks
