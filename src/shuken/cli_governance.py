@@ -15,7 +15,8 @@ import typer
 from rich.table import Table
 
 from shuken.cli import JsonOpt, _print_json, app, err, out, services
-from shuken.governance.audit import parse_since, render_export
+from shuken.errors import NotFound
+from shuken.governance.audit import export_audited, parse_since
 from shuken.governance.identity import DEFAULT_WORKSPACE, ROLES, SCOPES, Subject
 from shuken.governance.keys import parse_duration
 
@@ -197,6 +198,11 @@ def audit_verify(workspace: Annotated[Optional[str], typer.Option("--workspace",
     """Recompute every chain. Exit 0 if intact; otherwise exit 1 naming the first bad record."""
     with services() as svc:
         chains = [workspace] if workspace else svc.audit.chains()
+        if workspace and workspace not in svc.audit.chains() \
+                and workspace not in {w["id"] for w in svc.directory.list_workspaces()}:
+            # A mistyped name must not read as "intact, 0 records".
+            raise NotFound(f"No workspace or audit chain named '{workspace}'; see `shuken workspaces list`.",
+                           code="workspace_not_found")
         reports = [svc.audit.verify(chain) for chain in chains]
     if as_json:
         _print_json([r.as_dict() for r in reports])
@@ -224,15 +230,10 @@ def audit_export(workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
         err.print("[red]error:[/red] --format must be jsonl or csv")
         raise typer.Exit(2)
     with services() as svc:
-        rows = list(svc.audit.export_for(_operator(workspace), parse_since(since)))
-        text = render_export(rows, format)
-        from shuken.governance import events as ev
-
-        svc.bus.emit(ev.DataExported(workspace=workspace, actor="operator", resource="audit-log",
-                                     details={"records": len(rows), "format": format}))
+        text, count = export_audited(svc.audit, svc.bus, _operator(workspace), parse_since(since), format)
     if out_file:
         out_file.write_text(text, encoding="utf-8")
-        err.print(f"Wrote {len(rows)} records to {out_file}")
+        err.print(f"Wrote {count} records to {out_file}")
     else:
         sys.stdout.write(text)
 

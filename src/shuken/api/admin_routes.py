@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shuken.api.auth import Caller
 from shuken.errors import InvalidRequest
-from shuken.governance.audit import parse_since, render_export
+from shuken.governance.audit import export_audited, parse_since
 from shuken.governance.keys import parse_duration
 
 router = APIRouter(prefix="/v1")
@@ -121,9 +121,10 @@ def verify_audit(request: Request, subject: Caller):
 async def export_audit(request: Request, subject: Caller, format: str = "jsonl", since: str | None = None):
     if format not in ("jsonl", "csv"):
         raise InvalidRequest("format must be jsonl or csv.", param="format")
-    rows = await run_in_threadpool(lambda: list(_services(request).audit.export_for(subject, parse_since(since))))
-    return StreamingResponse(iter([render_export(rows, format)]),
-                             media_type="application/x-ndjson" if format == "jsonl" else "text/csv")
+    services = _services(request)
+    text, _count = await run_in_threadpool(export_audited, services.audit, services.bus, subject, parse_since(since),
+                                           format)
+    return StreamingResponse(iter([text]), media_type="application/x-ndjson" if format == "jsonl" else "text/csv")
 
 
 # -- consent (every user, for themselves) -----------------------------------------------------------------

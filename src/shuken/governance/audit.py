@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from shuken.errors import InvalidRequest
 from shuken.governance.authz import Resource, require
-from shuken.governance.events import Event
+from shuken.governance.events import DataExported, Event
 from shuken.governance.identity import Subject
 from shuken.governance.policy import WorkspacePolicy
 from shuken.store import Database
@@ -317,6 +317,14 @@ def parse_since(value: str | None) -> datetime | None:
         raise InvalidRequest(f"since must be an ISO-8601 time such as 2026-11-01T00:00:00Z, not {value!r}.",
                              param="since") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def export_audited(audit: AuditLog, bus, subject: Subject, since: datetime | None, format: str) -> tuple[str, int]:
+    """The subject's workspace's records rendered for a SIEM, and their count; the export is itself audited."""
+    rows = list(audit.export_for(subject, since))
+    bus.emit(DataExported(workspace=subject.workspace, actor=subject.actor, resource="audit-log",
+                          details={"records": len(rows), "format": format}))
+    return render_export(rows, format), len(rows)
 
 
 def render_export(rows, format: str) -> str:

@@ -18,9 +18,9 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
-from shuken.errors import InvalidRequest, NotFound, QuotaExceeded, Unauthorized
+from shuken.errors import Forbidden, InvalidRequest, NotFound, QuotaExceeded, Unauthorized
 from shuken.governance import events as ev
-from shuken.governance.authz import Resource, require
+from shuken.governance.authz import Resource, authorize, require
 from shuken.governance.directory import Directory, normalise_email
 from shuken.governance.events import EventBus
 from shuken.governance.identity import DEFAULT_SCOPES, SCOPES, Subject
@@ -105,8 +105,13 @@ class KeyService:
                 raise InvalidRequest(f"{label} must be at least 1 (leave it out for no limit).", param=label)
         email = normalise_email(user_email)
         member = self.directory.member(subject.workspace, email)
+        resource = Resource("key", subject.workspace, name)
         if member.user_id != subject.user_id:  # anyone may make keys for themselves, within their role
-            require("keys:manage", Resource("key", subject.workspace, name), subject)
+            require("keys:manage", resource, subject)
+            if member.role == "owner" and subject.role != "owner":  # a key acts as its user: an admin would be owner
+                raise Forbidden("Only an owner can create a key for an owner.", code="forbidden")
+        elif subject.key_id is not None and not authorize("keys:manage", resource, subject).allowed:
+            self._not_broader_than_caller(subject, scopes, expires_in, rpm, tpd)
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         now = datetime.now(timezone.utc)
         row = ApiKeyRow(workspace=subject.workspace, user_id=member.user_id, name=name,
@@ -122,6 +127,25 @@ class KeyService:
                                                  if row.expires_at else None},
                                         content={"name": name}, content_user_id=member.user_id), session)
             return _from_row(row, email), secret
+
+    def _not_broader_than_caller(self, subject: Subject, scopes: list[str], expires_in: timedelta | None,
+                                 rpm: int | None, tpd: int | None) -> None:
+        """A key minting a key for its own user passes on no more than it has (scopes, quotas, lifetime):
+        otherwise a leaked chat-only or rate-limited key would mint an unlimited one."""
+        with self.db.session() as session:
+            caller = session.get(ApiKeyRow, subject.key_id)
+        wider = sorted(set(scopes) - set(caller.scopes or ()))
+        problems = [f"the scope(s) {', '.join(wider)}"] if wider else []
+        for label, limit, wanted in (("rpm", caller.rpm, rpm), ("tpd", caller.tpd, tpd)):
+            if limit is not None and (wanted is None or wanted > limit):
+                problems.append(f"{label} above {limit}")
+        if caller.expires_at is not None and (expires_in is None
+                                              or datetime.now(timezone.utc) + expires_in > caller.expires_at):
+            problems.append(f"a lifetime past {caller.expires_at:%Y-%m-%d %H:%M} UTC")
+        if problems:
+            raise Forbidden(f"A key can only create keys no broader than itself; this one would get "
+                            f"{'; '.join(problems)}. Ask an administrator, or use a key with the admin scope.",
+                            code="forbidden")
 
     def list(self, subject: Subject) -> list[ApiKey]:
         require("keys:manage", Resource("key", subject.workspace), subject)

@@ -239,6 +239,11 @@ def upgrade() -> None:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column(column, sa.Integer, nullable=True))
             batch.create_index(f"ix_{table}_{column}", [column])
+        # What a key made now belongs to the key's new user, so its holder can still delete it.
+        key_column = "submitted_by_key" if table == "ingest_jobs" else "created_by_key"
+        for key_id, (_workspace, user_id, _scopes) in owners.items():
+            bind.execute(sa.text(f"UPDATE {table} SET {column} = :u WHERE {key_column} = :k"),
+                         {"u": user_id, "k": key_id})
 
 
 def downgrade() -> None:
