@@ -7,6 +7,8 @@ needed=(
   tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn tesseract-ocr-ara tesseract-ocr-hin tesseract-ocr-fra tesseract-ocr-chi-sim
   # fonts to render the multilingual test fixtures (CJK, Arabic shaping via raqm, Devanagari)
   fonts-noto-cjk fonts-noto-core fonts-hosny-amiri libraqm0
+  # the egress tests run inside a network namespace with no route (unshare + ip)
+  util-linux iproute2
 )
 missing=()
 for package in "${needed[@]}"; do

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -182,22 +183,17 @@ def test_members_are_refused_every_admin_endpoint(admin):
     assert admin.ok("GET", "/admin/workspace")["policy"]["audit_content"] is False
 
 
-def test_a_key_cannot_mint_a_broader_key_for_its_own_user(admin):
-    """Keys for oneself need no admin right, but never more than the calling key has: otherwise a leaked
-    chat-only key of an administrator would mint a key with every scope."""
+def test_a_key_without_the_admin_scope_cannot_mint_keys_even_for_its_own_user(admin):
+    """Quotas are per key: a chat-only, rate-limited key of an owner minting siblings (or a wider key) would
+    multiply its quota or widen its rights, so every key creation needs the admin right."""
     narrow = Api(admin.server, admin.ok("POST", "/admin/keys", 201, json={
         "user": "admin@localhost", "name": "owner-chat-only", "scopes": ["chat"], "rpm": 100})["secret"])
-    error = openai_error(narrow("POST", "/admin/keys", json={"user": "admin@localhost", "name": "wider",
-                                                             "scopes": ["chat", "admin"], "rpm": 100}), 403)
-    assert error["type"] == "permission_error"
-    error = openai_error(narrow("POST", "/admin/keys", json={"user": "admin@localhost", "name": "unlimited",
-                                                             "scopes": ["chat"]}), 403)
-    assert "rpm" in error["message"]
-    same = narrow.ok("POST", "/admin/keys", 201, json={"user": "admin@localhost", "name": "twin",
-                                                      "scopes": ["chat"], "rpm": 10})
-    assert same["scopes"] == ["chat"] and same["rpm"] == 10
+    for name, scopes in (("wider", ["chat", "admin"]), ("twin", ["chat"])):
+        error = openai_error(narrow("POST", "/admin/keys", json={"user": "admin@localhost", "name": name,
+                                                                 "scopes": scopes, "rpm": 100}), 403)
+        assert error["type"] == "permission_error" and "admin" in error["message"]
     names = {k["name"] for k in admin.ok("GET", "/admin/keys")["data"]}
-    assert "twin" in names and not {"wider", "unlimited"} & names
+    assert "owner-chat-only" in names and not {"wider", "twin"} & names
 
 
 def test_an_admin_cannot_demote_remove_or_act_as_an_owner(admin):
@@ -210,7 +206,8 @@ def test_an_admin_cannot_demote_remove_or_act_as_an_owner(admin):
                                # A key acts as its user: a key for the owner would make the admin an owner.
                                ("POST", "/admin/keys", {"user": "admin@localhost", "name": "mine-now"})):
         assert ada(method, path, json=body).status_code == 403, (method, path)
-    assert openai_error(ada("PATCH", "/admin/users/ada@example.org", json={"role": "owner"}), 400)["param"] == "role"
+    assert openai_error(ada("PATCH", "/admin/users/ada@example.org", json={"role": "owner"}), 403)["type"] == \
+        "permission_error"
     owner = next(m for m in admin.ok("GET", "/admin/users")["data"] if m["email"] == "admin@localhost")
     assert owner["role"] == "owner"
     assert "mine-now" not in {k["name"] for k in admin.ok("GET", "/admin/keys")["data"]}
@@ -237,3 +234,43 @@ def test_an_admin_of_another_workspace_sees_only_their_own(admin, other_workspac
     assert admin("PATCH", "/admin/users/staff@beta.example", json={"role": "admin"}).status_code == 404
     assert "boss@beta.example" not in admin("GET", "/admin/users").text
     assert admin.server.client().models.list().data  # the default owner's key still works
+
+
+def test_workspaces_over_http_creator_becomes_owner_with_a_key_shown_once(admin, other_workspace):
+    created = admin.ok("POST", "/admin/workspaces", 201, json={"id": "gamma", "display_name": "Gamma dept."})
+    assert created["id"] == "gamma" and created["owner_key"].startswith("sk-shuken-")
+    gamma = Api(admin.server, created["owner_key"])
+    assert gamma.ok("GET", "/admin/workspace")["id"] == "gamma"
+    assert [m["email"] for m in gamma.ok("GET", "/admin/users")["data"]] == ["admin@localhost"]
+    mine = {w["id"]: w["role"] for w in admin.ok("GET", "/admin/workspaces")["data"]}
+    assert mine == {"default": "owner", "gamma": "owner"}  # never `beta`, where this user is no member
+    assert [w["id"] for w in other_workspace.ok("GET", "/admin/workspaces")["data"]] == ["beta"]
+    assert openai_error(admin("POST", "/admin/workspaces", json={"id": "gamma"}), 400)["code"] == "workspace_exists"
+    assert not any("owner_key" in json.dumps(r) or created["owner_key"] in json.dumps(r)
+                   for r in gamma.ok("GET", "/admin/audit")["data"])
+
+
+def test_the_last_owner_cannot_be_demoted_or_removed(admin):
+    error = openai_error(admin("PATCH", "/admin/users/admin@localhost", json={"role": "admin"}), 400)
+    assert error["code"] == "last_owner"
+    assert openai_error(admin("DELETE", "/admin/users/admin@localhost"), 400)["code"] == "last_owner"
+
+
+def test_only_the_uploader_or_a_manager_replaces_a_document(admin, server):
+    admin.ok("POST", "/collections", 201, json={"name": "shared-docs"})
+    admin.ok("POST", "/admin/users", 201, json={"email": "writer@example.org", "role": "member"})
+    writer = Api(server, admin.ok("POST", "/admin/keys", 201, json={
+        "user": "writer@example.org", "name": "writer", "scopes": ["knowledge:read", "knowledge:write"]})["secret"])
+
+    def upload(api, name):
+        return api("POST", "/collections/shared-docs/documents", files=[("files", (name, b"Opening hours: 9 to 5."))])
+
+    job = upload(admin, "hours.txt")
+    assert job.status_code == 202, job.text
+    deadline = time.monotonic() + 120
+    while admin.ok("GET", f"/jobs/{job.json()['id']}")["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, "ingestion did not finish"
+        time.sleep(0.3)
+    error = openai_error(upload(writer, "hours.txt"), 403)
+    assert error["code"] == "document_owned_by_another_user" and "hours.txt" in error["message"]
+    assert upload(writer, "writer-notes.txt").status_code == 202

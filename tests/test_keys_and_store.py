@@ -79,3 +79,15 @@ def test_migrations_build_exactly_the_orm_schema(services):
             "include_object": lambda obj, name, kind, reflected, compare_to:
                 not (kind == "table" and name.startswith("chunk_terms"))})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_first_start_bootstraps_once_never_after_keys_are_revoked(services):
+    from shuken.governance.bootstrap import bootstrap
+
+    secret = bootstrap(services.directory, services.keys, "root@example.org")
+    subject = services.keys.authenticate(secret)
+    assert (subject.role, subject.workspace) == ("owner", "default")
+    services.keys.revoke(OPERATOR, str(subject.key_id))
+    # An incident response that revokes every key must not be undone by the next restart.
+    assert bootstrap(services.directory, services.keys, "root@example.org") is None
+    assert services.keys.count_active() == 0

@@ -32,6 +32,10 @@ def test_prompts_reach_the_model_redacted_only_when_the_policy_says_so():
     assert redacted.messages[0].content == "Be brief." and request.messages[1].content.startswith("Mail hanako")
     flag_only = for_model(WorkspacePolicy(pii_before_model="flag"), request)
     assert flag_only.messages[1].content == request.messages[1].content
+    parts = ChatCompletionRequest.model_validate({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": f"Card {CARD}"}, {"type": "text", "text": "thanks"}]}]})
+    redacted_parts = for_model(WorkspacePolicy(pii_before_model="redact"), parts).messages[0].content
+    assert [p.text for p in redacted_parts] == ["Card [CREDIT_CARD]", "thanks"]
 
 
 class Upper:
@@ -67,7 +71,8 @@ def test_kept_content_is_redacted_before_logging_and_flags_never_carry_values():
     seen: list[RequestServed] = []
     bus.subscribe(lambda event, _session: seen.append(event))
     messages = [{"role": "user", "content": f"My card is {CARD}"}]
-    for policy in (WorkspacePolicy(audit_content=True), WorkspacePolicy(pii_before_logging="flag")):
+    for policy in (WorkspacePolicy(audit_content=True, pii_before_logging="redact"),
+                   WorkspacePolicy(pii_before_logging="flag", pii_in_answers="flag")):
         call = ServedCall(bus, Subject(user_id=7, key_id=3), policy, "chat", "2026-11-23T00:00:00+00:00", "r1",
                           prompt_messages=messages)
         call.finished("m", 200, 5, 4, f"Card {CARD} noted")
@@ -77,8 +82,8 @@ def test_kept_content_is_redacted_before_logging_and_flags_never_carry_values():
     kept, flagged = seen
     assert kept.content == {"messages": [{"role": "user", "content": "My card is [CREDIT_CARD]"}],
                             "completion": "Card [CREDIT_CARD] noted"}
-    assert flagged.content is None and flagged.details["pii_flags"] == {"CREDIT_CARD": 1}
-    assert CARD not in repr(flagged.details)
+    assert flagged.content is None and flagged.details["pii_flags_logging"] == {"CREDIT_CARD": 1}
+    assert flagged.details["pii_flags_answers"] == {"CREDIT_CARD": 1} and CARD not in repr(flagged.details)
     assert (kept.actor, kept.prompt_tokens, kept.completion_tokens, kept.key_id) == ("user:7/key:3", 5, 4, 3)
 
 

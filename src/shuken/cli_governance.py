@@ -260,7 +260,7 @@ def _user_subject(svc, workspace: str, email: str) -> Subject:
 def consent_grant(email: str, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, as_json: JsonOpt = False):
     """Record that the user grants consent (as told by them, e.g. on a signed form). Audited."""
     with services() as svc:
-        status = svc.consent.set(_user_subject(svc, workspace, email), True)
+        status = svc.consent.set(_user_subject(svc, workspace, email), True, recorded_by="operator")
     _print_json(status) if as_json else err.print(f"{email}: consent granted in '{workspace}'")
 
 
@@ -270,7 +270,8 @@ def consent_withdraw(email: str, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
                      as_json: JsonOpt = False):
     """Withdraw the user's consent: capture stops at once. Audited."""
     with services() as svc:
-        status = svc.consent.set(_user_subject(svc, workspace, email), False, delete_captured=delete)
+        status = svc.consent.set(_user_subject(svc, workspace, email), False, delete_captured=delete,
+                                 recorded_by="operator")
     _print_json(status) if as_json else err.print(
         f"{email}: consent withdrawn in '{workspace}'" + (f"; {status['deleted_records']} captured record(s) deleted"
                                                          if delete else ""))

@@ -46,7 +46,23 @@ class ConsentChange(BaseModel):
     delete_captured: bool = False
 
 
-# -- workspace --------------------------------------------------------------------------------------------
+class NewWorkspace(BaseModel):
+    id: str = Field(description="Permanent id: lower-case letters, digits, '-' or '_'.")
+    display_name: str = ""
+
+
+# -- workspaces -------------------------------------------------------------------------------------------
+@router.get("/admin/workspaces")
+def list_workspaces(request: Request, subject: Caller):
+    return {"object": "list", "data": _services(request).directory.workspaces_of(subject)}
+
+
+@router.post("/admin/workspaces", status_code=201)
+def create_workspace(body: NewWorkspace, request: Request, subject: Caller):
+    workspace, secret = _services(request).keys.create_workspace(subject, body.id, body.display_name)
+    return {**workspace, "owner_key": secret}
+
+
 @router.get("/admin/workspace")
 def get_workspace(request: Request, subject: Caller):
     return _services(request).directory.workspace(subject)

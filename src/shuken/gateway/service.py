@@ -35,6 +35,7 @@ class _Call:
     transcript: list[str] | None = None
     observer: "CallObserver | None" = None
     log_text: bool = False
+    pieces: int = 0  # text deltas so far (about one token each): what a cancelled call still cost
 
 
 class CallObserver(Protocol):
@@ -139,8 +140,9 @@ class Gateway:
         self.metrics.requests.labels(call.model, call.endpoint, str(status)).inc()
         self.metrics.latency.labels(call.model, call.endpoint).observe(time.perf_counter() - call.started)
         if call.observer is not None:
+            # A call cut short has no usage report; its decoded pieces still count against the key's quota.
             call.observer.finished(call.model, status, finished.prompt_tokens if finished else 0,
-                                   finished.completion_tokens if finished else 0,
+                                   finished.completion_tokens if finished else call.pieces,
                                    "".join(call.transcript) if call.transcript is not None else None)
 
     def _finish(self, call: "_Call", finished: Finished) -> None:
@@ -161,6 +163,7 @@ class Gateway:
 
     def _on_text(self, call: "_Call", text: str) -> None:
         call.first = call.first or time.perf_counter()
+        call.pieces += 1
         if call.transcript is not None:
             call.transcript.append(text)
 

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import secrets
 import threading
 import time
@@ -209,8 +210,12 @@ class AuditLog:
             key = Ed25519PrivateKey.generate()
             pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
-            path.touch(mode=0o600)
-            path.write_bytes(pem)
+            try:  # O_EXCL: if the server and the CLI race to create it, one key wins and both use it
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return self._signing_key(create=False)
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(pem)
             return key
         return serialization.load_pem_private_key(path.read_bytes(), password=None)
 
@@ -250,16 +255,21 @@ class AuditLog:
                     ("workspace", "seq", "record_hash", "signed_at", "public_key", "signature")}
             found[row.signature] = item
         if self.checkpoint_file and self.checkpoint_file.exists():
-            for line in self.checkpoint_file.read_text(encoding="utf-8").splitlines():
-                item = json.loads(line)
-                if item.get("workspace") == workspace:
-                    found[item["signature"]] = item
+            for number, line in enumerate(self.checkpoint_file.read_text(encoding="utf-8").splitlines(), 1):
+                try:
+                    item = json.loads(line)
+                    if item.get("workspace") == workspace:
+                        found[item["signature"]] = item
+                except (ValueError, KeyError, AttributeError):
+                    found[f"line {number}"] = {"seq": 0, "malformed": number}
         return sorted(found.values(), key=lambda item: item["seq"])
 
     def _check_checkpoint(self, checkpoint: dict, records: dict[int, str]) -> str | None:
         from cryptography.exceptions import InvalidSignature
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+        if "malformed" in checkpoint:
+            return f"line {checkpoint['malformed']} of {self.checkpoint_file} is not a checkpoint: the file was edited"
         trusted = self.public_key_hex()
         seq = checkpoint["seq"]
         if trusted is not None and checkpoint["public_key"] != trusted:

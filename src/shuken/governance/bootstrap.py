@@ -9,8 +9,10 @@ from shuken.governance.keys import KeyService
 
 
 def bootstrap(directory: Directory, keys: KeyService, owner_email: str) -> str | None:
-    """The new admin key's secret if no active key existed (shown once by the caller), else None."""
-    if keys.count_active() > 0:
+    """The new admin key's secret on a brand-new installation (shown once by the caller), else None. Only when
+    nobody exists yet: an operator who revoked every key in an incident must not get a fresh all-powerful key,
+    printed into the service manager's logs, at the next restart."""
+    if directory.has_users():
         return None
     directory.ensure_workspace(DEFAULT_WORKSPACE)
     operator = Subject.operator(DEFAULT_WORKSPACE)

@@ -19,7 +19,7 @@ from shuken.governance.authz import Resource, require
 from shuken.governance.directory import policy_of
 from shuken.governance.events import EventBus
 from shuken.governance.identity import Subject
-from shuken.governance.redaction import redact_for
+from shuken.governance.redaction import redact_content, redact_for
 from shuken.store import Database
 from shuken.store.tables import ConsentEventRow, ModelRow, TrainingRecordRow
 
@@ -47,8 +47,11 @@ class ConsentService:
                 "since": latest.at.isoformat() if latest else None, "captured_records": captured,
                 "capturing": mode == "opt-in" and bool(latest and latest.granted)}
 
-    def set(self, subject: Subject, granted: bool, delete_captured: bool = False) -> dict:
-        """Grant or withdraw. Withdrawing stops capture at once and, if asked, deletes what was captured."""
+    def set(self, subject: Subject, granted: bool, delete_captured: bool = False,
+            recorded_by: str | None = None) -> dict:
+        """Grant or withdraw. Withdrawing stops capture at once and, if asked, deletes what was captured.
+        `recorded_by` names who entered it when not the user themselves (e.g. the operator, from a signed form),
+        so the audit record never claims the user clicked."""
         require("consent:self", Resource("consent", subject.workspace), subject)
         if subject.user_id is None:
             raise InvalidRequest("Consent is given by a user; the local operator has none. Use the user's key.")
@@ -69,8 +72,9 @@ class ConsentService:
                     TrainingRecordRow.workspace == subject.workspace,
                     TrainingRecordRow.user_id == subject.user_id)).rowcount
             row.audit_hash = self.bus.emit(ev.ConsentChanged(
-                workspace=subject.workspace, actor=subject.actor, resource=f"user:{subject.user_id}",
-                details={"granted": granted, "consent_event": row.id, "deleted_records": deleted}), session)
+                workspace=subject.workspace, actor=recorded_by or subject.actor, resource=f"user:{subject.user_id}",
+                details={"granted": granted, "consent_event": row.id, "deleted_records": deleted,
+                         "recorded_by": recorded_by or "the user"}), session)
         return {**self.status(subject), "deleted_records": deleted}
 
     # -- capture (event-bus subscriber) ---------------------------------------------------------------------
@@ -87,8 +91,8 @@ class ConsentService:
             started = datetime.fromisoformat(event.details["started_at"])
             if consent is None or not consent.granted or consent.at > started:
                 return
-            messages = [{**m, "content": redact_for(policy, "logging", m["content"])}
-                        if isinstance(m.get("content"), str) else m for m in event.captured_messages]
+            messages = [{**m, "content": redact_content(policy, "logging", m.get("content"))}
+                        for m in event.captured_messages]
             model = session.get(ModelRow, event.model) if event.model else None
             session.add(TrainingRecordRow(
                 workspace=event.workspace, user_id=event.content_user_id, consent_event_id=consent.id,

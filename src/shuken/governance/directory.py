@@ -168,7 +168,7 @@ class Directory:
         with self.db.session() as session:
             user = self._member_user(session, subject.workspace, email)
             membership = session.get(MembershipRow, (subject.workspace, user.id))
-            self._check_owner_change(subject, membership.role)
+            self._check_owner_change(subject, membership.role, session, subject.workspace)
             session.execute(delete(GroupMemberRow).where(GroupMemberRow.workspace == subject.workspace,
                                                          GroupMemberRow.user_id == user.id))
             session.delete(membership)
@@ -176,23 +176,37 @@ class Directory:
                                          resource=f"user:{user.id}", details={"role": None}), session)
 
     @staticmethod
-    def _check_owner_change(subject: Subject, current_role: str | None) -> None:
-        """An admin may manage everyone but owners: only an owner can demote or remove an owner."""
-        if current_role == "owner" and subject.role != "owner":
+    def _check_owner_change(subject: Subject, current_role: str | None, session: Session, workspace: str,
+                            new_role: str | None = None) -> None:
+        """An admin may manage everyone but owners: only an owner can demote or remove an owner, and the last
+        owner stays (a workspace nobody owns cannot be governed)."""
+        if current_role != "owner" or new_role == "owner":
+            return
+        if subject.role != "owner":
             raise Forbidden("Only an owner can change or remove an owner.", code="forbidden")
+        owners = session.scalar(select(func.count()).select_from(MembershipRow).where(
+            MembershipRow.workspace == workspace, MembershipRow.role == "owner"))
+        if owners <= 1:
+            raise InvalidRequest("This is the workspace's last owner; make someone else an owner first.",
+                                 code="last_owner")
+
+    @staticmethod
+    def role_of(session: Session, workspace: str, user_id: int) -> str | None:
+        membership = session.get(MembershipRow, (workspace, user_id))
+        return membership.role if membership else None
 
     @staticmethod
     def _check_role(subject: Subject, role: str) -> None:
         if role not in ROLES:
             raise InvalidRequest(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.", param="role")
         if role == "owner" and subject.role != "owner":
-            raise InvalidRequest("Only an owner can make someone an owner.", param="role")
+            raise Forbidden("Only an owner can make someone an owner.", param="role", code="forbidden")
 
     def _set_membership(self, session: Session, subject: Subject, user: UserRow, role: str,
                         groups: list[str] | tuple[str, ...] | None) -> None:
         membership = session.get(MembershipRow, (subject.workspace, user.id))
         before = membership.role if membership else None
-        self._check_owner_change(subject, before)
+        self._check_owner_change(subject, before, session, subject.workspace, role)
         if membership is None:
             session.add(MembershipRow(workspace=subject.workspace, user_id=user.id, role=role, created_at=_now()))
         else:
@@ -237,6 +251,33 @@ class Directory:
         groups = tuple(sorted(session.scalars(select(GroupMemberRow.group_name).where(
             GroupMemberRow.workspace == workspace, GroupMemberRow.user_id == user.id))))
         return Member(user.id, user.email, user.display_name, role, groups)
+
+    def email_of(self, user_id: int) -> str:
+        with self.db.session() as session:
+            return session.get(UserRow, user_id).email
+
+    def add_existing_user(self, subject: Subject, email: str, role: str, actor: str) -> Member:
+        """Give an existing account a role in the subject's workspace (used when its creator becomes owner)."""
+        with self.db.session() as session:
+            user = session.scalar(select(UserRow).where(UserRow.email == normalise_email(email)))
+            session.add(MembershipRow(workspace=subject.workspace, user_id=user.id, role=role, created_at=_now()))
+            self.bus.emit(ev.RoleChanged(workspace=subject.workspace, actor=actor, resource=f"user:{user.id}",
+                                         details={"from": None, "to": role}), session)
+            return self._member(session, subject.workspace, user)
+
+    def workspaces_of(self, subject: Subject) -> list[dict]:
+        """The workspaces the caller's user belongs to (with their role); nothing about any other."""
+        with self.db.session() as session:
+            rows = session.execute(select(WorkspaceRow, MembershipRow.role)
+                                   .join(MembershipRow, MembershipRow.workspace == WorkspaceRow.slug)
+                                   .where(MembershipRow.user_id == subject.user_id)
+                                   .order_by(WorkspaceRow.slug)).all()
+            return [{"id": row.slug, "object": "workspace", "display_name": row.display_name, "role": role,
+                     "created_at": row.created_at.isoformat()} for row, role in rows]
+
+    def has_users(self) -> bool:
+        with self.db.session() as session:
+            return session.scalar(select(UserRow.id).limit(1)) is not None
 
     def members(self, subject: Subject) -> list[Member]:
         require("users:manage", Resource("user", subject.workspace), subject)

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import delete, or_, select, union
 from sqlalchemy.orm import Session
 
-from shuken.errors import InvalidRequest, NotFound
+from shuken.errors import Forbidden, InvalidRequest, NotFound
 from shuken.governance import events as ev
 from shuken.governance.audit import utc_iso
 from shuken.governance.authz import Resource, require
@@ -214,9 +214,14 @@ class ErasureService:
             callers = {w: caller or Subject.operator(w) for w in workspaces}
             for w, acting in callers.items():
                 require("data:erase", Resource("subject", w, f"user:{user.id}"), acting)
-            elsewhere = set(session.scalars(select(MembershipRow.workspace).where(
-                MembershipRow.user_id == user.id))) - set(workspaces)
-            # The account itself is de-identified once no workspace keeps them as a member.
+            for w in workspaces:  # the rule of memberships: only an owner acts on an owner
+                membership = session.get(MembershipRow, (w, user.id))
+                if membership is not None and membership.role == "owner" and callers[w].role != "owner":
+                    raise Forbidden("Only an owner can erase an owner of the workspace.", code="forbidden")
+            elsewhere = (set(holding) | set(session.scalars(select(MembershipRow.workspace).where(
+                MembershipRow.user_id == user.id)))) - set(workspaces)
+            # The account itself is de-identified once no other workspace holds anything of theirs: its e-mail
+            # is how their data there can still be found and erased.
             account = "kept: member of other workspaces" if elsewhere else "de-identified"
             counts, hashes, purges = {}, {}, []
             for w in workspaces:

@@ -69,7 +69,6 @@ DataExported = _event("DataExported", "data.exported", "Data left Shuken through
 SubjectErased = _event("SubjectErased", "subject.erased", "A data subject's content was erased.")
 RetentionSwept = _event("RetentionSwept", "retention.swept", "The retention sweep deleted expired content.")
 EgressRefused = _event("EgressRefused", "egress.refused", "The egress guard refused an outbound connection.")
-AccessDenied = _event("AccessDenied", "access.denied", "An authorisation check refused an action.")
 
 Subscriber = Callable[[Event, Session | None], Any]
 
@@ -112,9 +111,13 @@ class EventBus:
                     return
                 if callable(event):
                     event = event()
-                self.emit(event)
-            except Exception:  # one bad event must not stop the audit of every later one
-                log.exception("event subscriber failed", extra={"action": getattr(event, "action", None)})
+                for subscriber in self._subscribers:  # the request is answered: each gets its chance
+                    try:
+                        subscriber(event, None)
+                    except Exception:
+                        log.exception("event subscriber failed", extra={"action": event.action})
+            except Exception:  # an event that cannot even be built must not stop the ones after it
+                log.exception("event could not be built")
             finally:
                 self._queue.task_done()
 

@@ -38,6 +38,23 @@ def redact_for(policy: WorkspacePolicy, stage: str, text: str) -> str:
     return redact(text, detector_for(policy).detect(text))
 
 
+def redact_content(policy: WorkspacePolicy, stage: str, content):
+    """A chat message's content (a string, or a list of parts whose text parts are redacted) for the stage."""
+    if isinstance(content, str):
+        return redact_for(policy, stage, content)
+    if isinstance(content, list):
+        return [{**part, "text": redact_for(policy, stage, part["text"])}
+                if isinstance(part, dict) and isinstance(part.get("text"), str) else part for part in content]
+    return content
+
+
+def message_text(message: dict) -> str:
+    content = message.get("content")
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
+
+
 def findings(policy: WorkspacePolicy, stage: str, text: str) -> dict[str, int]:
     """Entity types and counts found, when the stage's action is `flag` or `redact` (never the values)."""
     if action(policy, stage) == "off" or not text:

@@ -14,7 +14,7 @@ from shuken.governance import events as ev
 from shuken.governance.authz import Resource, require
 from shuken.governance.identity import Subject
 from shuken.governance.policy import WorkspacePolicy
-from shuken.governance.redaction import action, detector_for, findings, redact_for
+from shuken.governance.redaction import action, detector_for, findings, message_text, redact_content, redact_for
 
 
 class ChainedDecorator:
@@ -82,15 +82,18 @@ class ServedCall:
         outcome = "success" if status == 200 else ("cancelled" if status == 499 else "failure")
         details = {"endpoint": self.endpoint, "status": status, "request_id": self.request_id,
                    "started_at": self.started_at}
+        if action(self.policy, "answers") == "redact" and completion:
+            completion = redact_for(self.policy, "answers", completion)  # never keep what users were not shown
         content = None
         if self.policy.audit_content and self.prompt_messages is not None:
             content = {"messages": [_redacted(self.policy, m) for m in self.prompt_messages],
                        "completion": redact_for(self.policy, "logging", completion or "")}
-        if action(self.policy, "logging") == "flag" and self.prompt_messages:
-            flagged = findings(self.policy, "logging", " ".join(str(m.get("content", ""))
-                                                                for m in self.prompt_messages))
-            if flagged:
-                details["pii_flags"] = flagged
+        prompt_text = " ".join(message_text(m) for m in self.prompt_messages or [])
+        for stage, text in (("logging", prompt_text), ("model", prompt_text), ("answers", completion or "")):
+            if action(self.policy, stage) == "flag":  # types and counts only, never the values
+                flagged = findings(self.policy, stage, text)
+                if flagged:
+                    details[f"pii_flags_{stage}"] = flagged
         return ev.RequestServed(
             workspace=self.subject.workspace, actor=self.subject.actor, resource=f"model:{model}",
             outcome=outcome, model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
@@ -101,8 +104,7 @@ class ServedCall:
 
 
 def _redacted(policy: WorkspacePolicy, message: dict) -> dict:
-    content = message.get("content")
-    return {**message, "content": redact_for(policy, "logging", content)} if isinstance(content, str) else message
+    return {**message, "content": redact_content(policy, "logging", message.get("content"))}
 
 
 class RequestGovernor:
@@ -129,8 +131,9 @@ def for_model(policy: WorkspacePolicy, request):
         return request
     if hasattr(request, "messages"):
         messages = [type(m).model_validate({**m.model_dump(exclude_none=True),
-                                            "content": redact_for(policy, "model", m.content)})
-                    if isinstance(m.content, str) else m for m in request.messages]
+                                            "content": redact_content(policy, "model", m.model_dump(
+                                                exclude_none=True).get("content"))})
+                    for m in request.messages]
         return request.model_copy(update={"messages": messages})
     prompt = request.prompt
     redacted = [redact_for(policy, "model", p) for p in prompt] if isinstance(prompt, list) \

@@ -96,7 +96,7 @@ def release_file_if_unused(session: Session, files: FileStore, content_hash: str
 
 class Indexer:
     def __init__(self, db: Database, index: SqliteIndex, files: FileStore, embedder: Embedder, chunk_units: int,
-                 bus: EventBus | None = None):
+                 bus: EventBus):
         self.db = db
         self.bus = bus
         self.index = index
@@ -173,6 +173,11 @@ class Indexer:
         for draft, language in zip(prepared.drafts, prepared.languages):
             weights[language] += len(draft.text)
         with self.db.session() as session:
+            if job_file_id is not None and session.get(IngestJobFileRow, job_file_id, with_for_update=True) is None:
+                # Its job was deleted while this file was being prepared (its submitter's data was erased):
+                # writing now would bring erased content back, with no owner to erase it by.
+                release_file_if_unused(session, self.files, content_hash)
+                return FileOutcome("error", error=f"{name}: its ingestion job was cancelled")
             document = session.scalar(select(DocumentRow).where(DocumentRow.collection_id == collection_id,
                                                                 DocumentRow.name == name).with_for_update())
             old_hash = None
@@ -186,6 +191,8 @@ class Indexer:
             else:
                 status = "replaced"
                 old_hash = document.content_hash
+                if job_file_id is not None:  # the new bytes are the new submitter's: so is erasing them
+                    document.created_by_key, document.created_by_user = key_id, user_id
                 self._queue_dependents(session, document.id, prepared.fingerprints, job_file_id)
                 remove_document_chunks(session, self.index, document.id)
             document.content_hash = content_hash
@@ -214,13 +221,12 @@ class Indexer:
             outcome = FileOutcome(status, document.id, parsed.pages or 0, parsed.ocr_pages,
                                   len(prepared.drafts), prepared.duplicates)
             self._record(job_file_id, outcome, session)
-            if self.bus is not None:
-                workspace = session.scalar(select(CollectionRow.workspace).where(CollectionRow.id == collection_id))
-                self.bus.emit(DocumentIngested(
-                    workspace=workspace, actor=actor_name(user_id, key_id), resource=f"document:{document.id}",
-                    details={"collection": collection_id, "status": status, "chunks": len(prepared.drafts),
-                             "pages": parsed.pages},  # no file hash: the chain is unerasable
-                    content={"name": name}, content_user_id=document.created_by_user), session)
+            workspace = session.scalar(select(CollectionRow.workspace).where(CollectionRow.id == collection_id))
+            self.bus.emit(DocumentIngested(
+                workspace=workspace, actor=actor_name(user_id, key_id), resource=f"document:{document.id}",
+                details={"collection": collection_id, "status": status, "chunks": len(prepared.drafts),
+                         "pages": parsed.pages},  # no file hash: the chain is unerasable
+                content={"name": name}, content_user_id=document.created_by_user), session)
         if old_hash and old_hash != content_hash:  # only once the new version is committed
             with self.db.session() as session:
                 release_file_if_unused(session, self.files, old_hash)

@@ -61,9 +61,9 @@ def clean_document_name(raw: str) -> str:
 
 
 class KnowledgeService:
-    def __init__(self, db: Database, settings: Settings, host: ModelHost, bus: EventBus | None = None):
+    def __init__(self, db: Database, settings: Settings, host: ModelHost, bus: EventBus):
         self.db = db
-        self.bus = bus or EventBus()
+        self.bus = bus  # the one sink: audit records of collections and documents
         self.settings = settings
         self.index = SqliteIndex(settings.ann_min_vectors)
         self.files = FileStore(settings.files_dir)
@@ -199,8 +199,22 @@ class KnowledgeService:
         with self.db.session() as session:
             row = find_collection(session, subject, collection)
         require("knowledge:write", Resource("collection", row.workspace, row.name), subject)
-        return self.jobs.create(row.id, [JobFile(clean_document_name(n), p.resolve()) for n, p in files],
-                                subject)
+        named = [JobFile(clean_document_name(n), p.resolve()) for n, p in files]
+        self._require_replaceable(subject, row, [f.name for f in named])
+        return self.jobs.create(row.id, named, subject)
+
+    def _require_replaceable(self, subject: Subject, row: CollectionRow, names: list[str]) -> None:
+        """Uploading under an existing document's name replaces it: only its uploader or a manager may."""
+        if authorize("knowledge:manage", Resource("collection", row.workspace, row.name), subject).allowed:
+            return
+        with self.db.session() as session:
+            taken = session.scalars(select(DocumentRow.name).where(
+                DocumentRow.collection_id == row.id, DocumentRow.name.in_(names),
+                DocumentRow.created_by_user.is_distinct_from(subject.user_id))).all()
+        if taken:
+            raise Forbidden(f"'{taken[0]}' already exists in '{row.name}' and was uploaded by someone else; only "
+                            "they or an administrator may replace it. Upload it under another name.",
+                            param="files", code="document_owned_by_another_user")
 
     def submit_uploads(self, subject: Subject, collection: str, uploaded: list[tuple[str, BinaryIO]]) -> dict:
         """Store uploaded files (expanding .zip archives within limits), then queue one job for them."""
@@ -209,6 +223,11 @@ class KnowledgeService:
         require("knowledge:write", Resource("collection", row.workspace, row.name), subject)
         stored = uploads.store_uploads(self.files, self.settings, uploaded, clean_document_name,
                                        release=self._release)
+        try:
+            self._require_replaceable(subject, row, [name for name, _ in stored])
+        except Forbidden:
+            self._release({path.name for _, path in stored})
+            raise
         job_id = self.jobs.create(row.id, [JobFile(name, path) for name, path in stored], subject)
         self.runner.notify()
         return self.job(subject, job_id)
