@@ -91,3 +91,32 @@ def test_first_start_bootstraps_once_never_after_keys_are_revoked(services):
     # An incident response that revokes every key must not be undone by the next restart.
     assert bootstrap(services.directory, services.keys, "root@example.org") is None
     assert services.keys.count_active() == 0
+
+
+def test_password_sign_in_is_audited_and_locks_after_repeated_failures(services):
+    from shuken.governance.directory import MAX_FAILED_LOGINS
+
+    password = "correct horse battery staple"
+    services.directory.create_user(OPERATOR, "signer@example.org", "viewer", password=password)
+    with pytest.raises(InvalidRequest, match="12 characters"):
+        services.directory.set_password("signer@example.org", "short")
+    subject = services.directory.check_password("default", "Signer@Example.org ", password)
+    assert (subject.role, subject.key_id, subject.scopes) == ("viewer", None, None)
+    with services.db.engine.connect() as connection:
+        stored = connection.execute(text("SELECT password_hash FROM users WHERE email = 'signer@example.org'")).scalar()
+    assert stored.startswith("$argon2id$") and password not in stored
+    services.directory.create_workspace("other")
+    with pytest.raises(Unauthorized, match="not a member"):  # right password, wrong workspace
+        services.directory.check_password("other", "signer@example.org", password)
+    for _ in range(MAX_FAILED_LOGINS - 1):  # one failure already counted above
+        with pytest.raises(Unauthorized, match="wrong password"):
+            services.directory.check_password("default", "signer@example.org", "wrong guess 123")
+    with pytest.raises(Unauthorized, match="locked"):  # even the right password, while locked
+        services.directory.check_password("default", "signer@example.org", password)
+    outcomes = [(r["action"], r["outcome"], r["details"].get("reason")) for r in services.audit.rows("default")
+                if r["action"] == "login"]
+    assert outcomes == [("login", "success", None)] + [("login", "failure", "unknown user or wrong password")] * (
+        MAX_FAILED_LOGINS - 1) + [("login", "failure", "account locked after repeated failures")]
+    assert [r["details"]["reason"] for r in services.audit.rows("other") if r["action"] == "login"] == [
+        "not a member of this workspace"]
+    assert services.audit.verify("default").ok

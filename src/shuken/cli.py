@@ -1,6 +1,6 @@
 """The `shuken` command: serve, models, chat, db. Knowledge commands live in cli_knowledge, governance commands
-(workspaces, users, keys, audit, consent, data) in cli_governance. Secrets and data go to stdout; messages to
-stderr."""
+(workspaces, users, keys, audit, consent, data) in cli_governance, erase and retention in cli_privacy, doctor
+and compliance in cli_reports. Secrets and data go to stdout; messages to stderr."""
 
 from __future__ import annotations
 

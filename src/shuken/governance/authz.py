@@ -20,7 +20,7 @@ ACTION_SCOPES = {
     "knowledge:manage": "knowledge:write",  # delete any collection or document in the workspace
     "consent:self": "chat",               # grant or withdraw one's own consent
     "users:manage": "admin",              # users, memberships, groups
-    "keys:manage": "admin",               # create and revoke keys for anyone in the workspace
+    "keys:manage": "admin",               # create any key (even one's own: quotas are per key) and revoke others
     "workspace:settings": "admin",        # retention, consent mode, PII actions, audit content policy
     "data:export": "admin",               # export consented training data
     "data:erase": "admin",                # erase a data subject
@@ -72,7 +72,7 @@ def authorize(action: str, resource: Resource, subject: Subject) -> Decision:
                                f"'{action}'")
     if not permits(subject, action):
         return Decision(False, f"this API key lacks the scope '{ACTION_SCOPES[action]}' that '{action}' needs; "
-                               "create a key with it (`shuken keys create --scopes ...`)")
+                               "ask an administrator for a key with it (`shuken keys create --scopes ...`)")
     how = f"role '{subject.role}'" + ("" if subject.scopes is None else " and the key's scopes")
     return Decision(True, f"{how} allow '{action}' in workspace '{subject.workspace}'")
 

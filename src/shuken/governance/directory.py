@@ -316,28 +316,33 @@ class Directory:
             user.failed_logins, user.locked_until = 0, None
 
     def check_password(self, workspace: str, email: str, password: str) -> Subject:
-        """Sign-in: the user's Subject in the workspace, or Unauthorized. Every attempt is audited; repeated
-        failures lock the account for a while."""
+        """Sign-in: the user's Subject in the workspace, or Unauthorized. Every attempt in an existing workspace is
+        audited (and committed, failures too); repeated failures lock the account for a while."""
+        locked = "account locked after repeated failures"
         with self.db.session() as session:
+            if session.get(WorkspaceRow, workspace) is None:
+                raise Unauthorized("Sign-in failed: unknown user or wrong password.", code="invalid_credentials")
             user = session.scalar(select(UserRow).where(UserRow.email == (email or "").strip().lower()))
             now = _now()
             ok, reason = False, "unknown user or wrong password"
             if user is not None and user.locked_until and user.locked_until > now:
-                reason = "account locked after repeated failures"
+                reason = locked
             elif user is not None and user.password_hash and user.disabled_at is None:
                 try:
                     ok = self.hasher.verify(user.password_hash, password)
                 except (VerificationError, InvalidHashError):
                     ok = False
+                if ok and session.get(MembershipRow, (workspace, user.id)) is None:
+                    ok, reason = False, "not a member of this workspace"
                 if ok and self.hasher.check_needs_rehash(user.password_hash):
                     user.password_hash = self.hasher.hash(password)
-            if user is not None and not ok and reason != "account locked after repeated failures":
+            if user is not None and not ok and reason != locked:
                 user.failed_logins += 1
                 if user.failed_logins >= MAX_FAILED_LOGINS:
                     user.locked_until, user.failed_logins = now + LOCKOUT, 0
-            resource = f"user:{user.id}" if user else "user:unknown"
             if ok:
                 user.failed_logins = 0
+            resource = f"user:{user.id}" if user else "user:unknown"
             self.bus.emit(ev.LoginAttempted(workspace=workspace, actor=resource, resource=resource,
                                             outcome="success" if ok else "failure",
                                             details={} if ok else {"reason": reason}), session)

@@ -67,7 +67,7 @@ DocumentDeleted = _event("DocumentDeleted", "document.deleted", "A document was 
 ConsentChanged = _event("ConsentChanged", "consent.changed", "A user granted or withdrew consent to training capture.")
 DataExported = _event("DataExported", "data.exported", "Data left Shuken through an export command.")
 SubjectErased = _event("SubjectErased", "subject.erased", "A data subject's content was erased.")
-RetentionSwept = _event("RetentionSwept", "retention.swept", "The retention sweep deleted expired content.")
+RetentionSwept = _event("RetentionSwept", "retention.swept", "A retention sweep ran (its counts may be zero).")
 EgressRefused = _event("EgressRefused", "egress.refused", "The egress guard refused an outbound connection.")
 
 Subscriber = Callable[[Event, Session | None], Any]
