@@ -92,8 +92,10 @@ def test_chat_streaming_matches_openai_chunk_schema(server):
 def test_raw_sse_ends_with_done(server):
     with httpx.stream("POST", f"{server.base_url}/chat/completions",
                       headers={"Authorization": f"Bearer {server.api_key}"},
-                      json={"model": CHAT_MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5,
-                            "stream": True}) as response:
+                      # Greedy, and a prompt whose answer is long: a sampled reply to "Hi" sometimes stopped
+                      # within 5 tokens, and the last chunk then said "stop".
+                      json={"model": CHAT_MODEL, "messages": [{"role": "user", "content": "Tell me a long story."}],
+                            "max_tokens": 5, "temperature": 0, "stream": True}) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         events = [line for line in response.iter_lines() if line]
     assert all(line.startswith("data: ") for line in events)
