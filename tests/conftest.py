@@ -49,6 +49,7 @@ class RunningServer:
     api_key: str
     home: Path
     log_path: Path
+    admin_password: str | None = None  # the bootstrap owner's web sign-in password (new homes only)
 
     @property
     def root_url(self) -> str:
@@ -95,10 +96,12 @@ def start_server(home: Path, api_key: str | None = None, **env_overrides) -> Run
     log_path = home / ("server.log" if api_key is None else "server-restarted.log")
     process = subprocess.Popen(SHUKEN + ["serve"], env=env, stderr=log_path.open("w"), text=True, cwd=home,
                                stdout=subprocess.PIPE if api_key is None else subprocess.DEVNULL)
+    password = None
     if api_key is None:
         api_key = process.stdout.readline().strip()
+        password = process.stdout.readline().strip()
     base_url = f"http://127.0.0.1:{port}/v1"
-    server = RunningServer(process, base_url, api_key, home, log_path)
+    server = RunningServer(process, base_url, api_key, home, log_path, password)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -127,3 +130,38 @@ def narrow_server(tmp_path_factory):
     running = start_server(tmp_path_factory.mktemp("narrow-home"), parallel_sequences=1, max_queue=1)
     yield running
     running.stop()
+
+
+# -- web UI: one server and one chromium for all browser tests ----------------------------------------------
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory):
+    """A server on its own fresh home for the browser tests; `admin_password` signs in the bootstrap owner."""
+    running = start_server(tmp_path_factory.mktemp("ui-home"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory):
+    from browser_support import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # Playwright gives every launch a fresh, empty user-data dir of its own.
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    """A fresh browser context (no cookies, no storage) per test, at laptop size."""
+    from browser_support import LAPTOP
+
+    context = chromium.new_context(viewport=LAPTOP, locale="en-GB")
+    context.set_default_timeout(20_000)
+    yield context.new_page()
+    context.close()

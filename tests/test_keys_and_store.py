@@ -84,9 +84,12 @@ def test_migrations_build_exactly_the_orm_schema(services):
 def test_first_start_bootstraps_once_never_after_keys_are_revoked(services):
     from shuken.governance.bootstrap import bootstrap
 
-    secret = bootstrap(services.directory, services.keys, "root@example.org")
-    subject = services.keys.authenticate(secret)
+    first = bootstrap(services.directory, services.keys, "root@example.org")
+    subject = services.keys.authenticate(first.api_key)
     assert (subject.role, subject.workspace) == ("owner", "default")
+    # The same owner signs in to the web UI with the printed password.
+    assert services.directory.check_password("default", "root@example.org", first.password).user_id == subject.user_id
+    assert len(first.password) >= 16
     services.keys.revoke(OPERATOR, str(subject.key_id))
     # An incident response that revokes every key must not be undone by the next restart.
     assert bootstrap(services.directory, services.keys, "root@example.org") is None

@@ -69,16 +69,18 @@ def serve(
         seeded = svc.registry.seed_bundled(show_progress=True)
         for manifest in seeded:
             err.print(f"Registered bundled model [bold]{manifest.name}[/bold] ({manifest.license})")
-        secret = bootstrap(svc.directory, svc.keys, settings.bootstrap_admin_email)
-        if secret:
-            err.print(f"[bold yellow]No API key existed, so workspace 'default', its owner "
-                      f"{settings.bootstrap_admin_email} and an admin key were created. "
-                      "The key is shown this once; store it now:[/bold yellow]")
-            print(secret, flush=True)
-            err.print("Make more with `shuken keys create --user EMAIL --name NAME`; list them with "
-                      "`shuken keys list`.")
+        first = bootstrap(svc.directory, svc.keys, settings.bootstrap_admin_email)
+        if first:
+            err.print(f"[bold yellow]First start: workspace 'default', its owner {settings.bootstrap_admin_email}, "
+                      "an admin API key and the owner's web sign-in password were created. Both are shown this "
+                      "once on stdout (key, then password); store them now:[/bold yellow]")
+            print(first.api_key, flush=True)
+            print(first.password, flush=True)
+            err.print(f"Sign in at http://{settings.host}:{settings.port}/ as {settings.bootstrap_admin_email}. "
+                      "Make more keys with `shuken keys create --user EMAIL --name NAME`; change the password with "
+                      "`shuken users set-password EMAIL`.")
         configure_logging(settings.log_level)
-        err.print(f"Shuken listening on http://{settings.host}:{settings.port}/v1 "
+        err.print(f"Shuken listening on http://{settings.host}:{settings.port}/ (web) and /v1 (API) "
                   f"(default model {settings.default_model})")
         uvicorn.run(create_app(settings, svc), host=settings.host, port=settings.port, log_config=None,
                     timeout_graceful_shutdown=5)

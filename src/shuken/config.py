@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     retention_sweep_minutes: float = Field(default=60, gt=0, description="How often retention is enforced.")
     bootstrap_admin_email: str = Field(default="admin@localhost", description="The owner created on first start.")
 
+    # Use: the web UI's sign-in sessions.
+    web_session_idle_minutes: float = Field(default=120, gt=0, description="A session unused this long ends.")
+    web_session_hours: float = Field(default=12, gt=0, description="A session ends this long after sign-in.")
+    web_secure_cookies: bool = Field(default=True, description="Mark the session cookie Secure (browsers still "
+                                     "send it to http://127.0.0.1 and localhost; turn off only for plain http "
+                                     "on another host name, which you should not do).")
+
     log_level: str = "INFO"
     log_prompts: bool = Field(default=False, description="Log prompt and completion text (off: privacy).")
 

@@ -7,6 +7,7 @@ what `emit` returns), then key usage (token quotas) and consented training captu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from shuken import native_threads
 from shuken.config import Settings
@@ -21,6 +22,7 @@ from shuken.governance.events import SYSTEM_WORKSPACE, EventBus
 from shuken.governance.identity import DEFAULT_WORKSPACE
 from shuken.governance.keys import KeyService
 from shuken.governance.retention import RetentionSweeper
+from shuken.governance.sessions import SessionService
 from shuken.governance.serving import RequestGovernor
 from shuken.knowledge.service import KnowledgeService
 from shuken.registry import ModelRegistry
@@ -55,6 +57,7 @@ class Services:
     knowledge: KnowledgeService
     erasure: ErasureService
     retention: RetentionSweeper
+    sessions: SessionService
 
     @classmethod
     def open(cls, settings: Settings) -> "Services":
@@ -78,7 +81,9 @@ class Services:
         directory.ensure_workspace(DEFAULT_WORKSPACE)  # every install has one; the CLI acts in it by default
         return cls(settings, db, bus, audit, directory, keys, consent, RequestGovernor(directory, bus), registry,
                    host, knowledge, erasure=ErasureService(db, knowledge, bus),
-                   retention=RetentionSweeper(db, knowledge, bus))
+                   retention=RetentionSweeper(db, knowledge, bus),
+                   sessions=SessionService(db, directory, bus, idle=timedelta(minutes=settings.web_session_idle_minutes),
+                                           absolute=timedelta(hours=settings.web_session_hours)))
 
     def close(self) -> None:
         self.bus.close()

@@ -37,28 +37,35 @@ def _validation_message(exc: RequestValidationError) -> InvalidRequest:
                           param=param, code="invalid_value")
 
 
+def _respond(request: Request, error: ShukenError):
+    """The API's error object, except on the web UI's pages, which show the same message as a page."""
+    from shuken.api.ui.web import html_error, wants_html
+
+    return html_error(request, error) if wants_html(request) else error_response(error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ShukenError)
-    async def _shuken(_request: Request, exc: ShukenError):
+    async def _shuken(request: Request, exc: ShukenError):
         if exc.status >= 500:
             log.warning("request failed", extra={"status": exc.status, "code": exc.code, "error": exc.message})
-        return error_response(exc)
+        return _respond(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError):
-        return error_response(_validation_message(exc))
+    async def _validation(request: Request, exc: RequestValidationError):
+        return _respond(request, _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException):
+    async def _http(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 404:
-            return error_response(NotFound(
-                f"No route {_request.method} {_request.url.path}. Shuken's OpenAI-compatible API: {ENDPOINTS}.",
+            return _respond(request, NotFound(
+                f"No route {request.method} {request.url.path}. Shuken's OpenAI-compatible API: {ENDPOINTS}.",
                 code="unknown_url"))
         error = ShukenError(str(exc.detail))
         error.status, error.type, error.code = exc.status_code, "invalid_request_error", None
-        return error_response(error)
+        return _respond(request, error)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception):
+    async def _unexpected(request: Request, exc: Exception):
         log.exception("unexpected error")
-        return error_response(ShukenError("The server hit an unexpected error; it has been logged."))
+        return _respond(request, ShukenError("The server hit an unexpected error; it has been logged."))

@@ -348,4 +348,5 @@ class Directory:
                                             details={} if ok else {"reason": reason}), session)
             if ok:
                 return self.subject_for(session, workspace, user.id)
-        raise Unauthorized(f"Sign-in failed: {reason}.", code="invalid_credentials")
+        raise Unauthorized(f"Sign-in failed: {reason}.",
+                           code="account_locked" if reason == locked else "invalid_credentials")

@@ -56,6 +56,7 @@ WorkspaceCreated = _event("WorkspaceCreated", "workspace.created", "A workspace 
 SettingsChanged = _event("SettingsChanged", "settings.changed", "A workspace's policy changed.")
 UserCreated = _event("UserCreated", "user.created", "A user account was created.")
 LoginAttempted = _event("LoginAttempted", "login", "A sign-in attempt (outcome success or failure).")
+SignedOut = _event("SignedOut", "logout", "A web session was ended by its user.")
 RoleChanged = _event("RoleChanged", "role.changed", "A user's role in a workspace was set.")
 GroupsChanged = _event("GroupsChanged", "groups.changed", "A user's groups in a workspace were set.")
 KeyCreated = _event("KeyCreated", "key.created", "An API key was created.")

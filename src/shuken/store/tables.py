@@ -210,6 +210,9 @@ class ConversationRow(Base):
     title: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # What the user last picked for this conversation in the web chat.
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    collections: Mapped[list] = mapped_column(JSON, default=list)
 
 
 class ConversationMessageRow(Base):
@@ -221,6 +224,23 @@ class ConversationMessageRow(Base):
     content: Mapped[str] = mapped_column(Text)
     model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The sources an answer was grounded on (numbered as in its [n] markers), and whether the user stopped it.
+    citations: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    stopped: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class WebSessionRow(Base):
+    """A signed-in browser. Only the SHA-256 of the cookie's token is stored, so a database leak signs no one in."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.slug", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class ModelRow(Base):

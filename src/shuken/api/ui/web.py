@@ -1,0 +1,172 @@
+"""What every web-UI route shares: the signed-in viewer (session cookie), CSRF checks, the page renderer with
+the viewer's language, and HTML error pages. Routes only parse, call a service and render; no business logic.
+
+CSRF: every state-changing request must carry the session's token (form field `csrf_token` or header
+`X-CSRF-Token`) and, when the browser sends one, an Origin equal to ours. The sign-in form, which has no
+session yet, uses a double-submit cookie instead.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from starlette.concurrency import run_in_threadpool
+
+from shuken import __version__
+from shuken.errors import Forbidden, ShukenError, Unauthorized
+from shuken.governance.authz import Resource, permits
+from shuken.governance.sessions import WebSession
+from shuken.web.i18n import LANGUAGES, Localiser, choose_language
+
+SESSION_COOKIE = "shuken_session"
+LANGUAGE_COOKIE = "shuken_lang"
+SIGNIN_COOKIE = "shuken_signin"
+API_PREFIX = "/ui/api"  # JSON endpoints the pages' scripts call; everything else under the UI is HTML
+RTL_LANGUAGES = {"ar", "he", "fa", "ur"}
+
+templates = Environment(loader=PackageLoader("shuken", "web/templates"), autoescape=True,
+                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+class SignInRequired(ShukenError):
+    """A page was asked for without a valid session: the handler redirects to the sign-in page."""
+
+    status = 401
+    type = "invalid_request_error"
+    code = "not_signed_in"
+
+
+def localiser(request: Request) -> Localiser:
+    return Localiser(choose_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")))
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX)
+
+
+def _cookie_secure(request: Request) -> bool:
+    return request.app.state.services.settings.web_secure_cookies
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None = None,
+               http_only: bool = True) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/", secure=_cookie_secure(request), httponly=http_only,
+                        samesite="lax")
+
+
+# -- the viewer ---------------------------------------------------------------------------------------------
+async def current_session(request: Request) -> WebSession:
+    sessions = request.app.state.services.sessions
+    try:
+        viewer = await run_in_threadpool(sessions.resolve, request.cookies.get(SESSION_COOKIE))
+    except Unauthorized as exc:
+        if is_api(request):
+            raise
+        raise SignInRequired(exc.message) from None
+    request.state.viewer = viewer
+    return viewer
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        # Browsers send Origin on every cross-site POST; Sec-Fetch-Site is the fallback signal.
+        return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none") and origin is None
+    ours = urlsplit(str(request.base_url))
+    theirs = urlsplit(origin)
+    return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
+
+
+async def _submitted_token(request: Request) -> str:
+    header = request.headers.get("x-csrf-token")
+    if header:
+        return header
+    if request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded",
+                                                           "multipart/form-data")):
+        form = await request.form()  # cached on the request; the route reads the same form
+        value = form.get("csrf_token")
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+async def csrf_protected(request: Request, viewer: Annotated[WebSession, Depends(current_session)]) -> WebSession:
+    submitted = await _submitted_token(request)
+    if not _same_origin(request) or not hmac.compare_digest(submitted.encode(), viewer.csrf_token.encode()):
+        raise Forbidden("This form has expired or came from another site. Reload the page and try again.",
+                        code="csrf_failed")
+    return viewer
+
+
+async def signin_csrf(request: Request) -> None:
+    submitted = await _submitted_token(request)
+    expected = request.cookies.get(SIGNIN_COOKIE, "")
+    if not expected or not _same_origin(request) or not hmac.compare_digest(submitted.encode(), expected.encode()):
+        raise Forbidden("The sign-in form has expired. Reload the page and try again.", code="csrf_failed")
+
+
+Viewer = Annotated[WebSession, Depends(current_session)]
+Guarded = Annotated[WebSession, Depends(csrf_protected)]  # the viewer of a state-changing request
+
+
+def can(viewer: WebSession | None, action: str) -> bool:
+    """For showing or hiding controls only: the services check again on every request."""
+    return viewer is not None and permits(action, Resource("page", viewer.subject.workspace), viewer.subject)
+
+
+def require_page(viewer: WebSession, action: str) -> None:
+    if not can(viewer, action):
+        raise Forbidden("Your role in this workspace does not allow this page.", code="forbidden_page")
+
+
+# -- rendering ----------------------------------------------------------------------------------------------
+def render(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
+    loc = localiser(request)
+    viewer: WebSession | None = getattr(request.state, "viewer", None)
+    page = templates.get_template(template).render(
+        request=request, path=request.url.path, viewer=viewer, csrf_token=viewer.csrf_token if viewer else "",
+        _=loc.gettext, ngettext=loc.ngettext, fmt=loc, lang=loc.language, languages=LANGUAGES,
+        can=lambda action: can(viewer, action), version=__version__, **context)
+    return HTMLResponse(page, status_code=status)
+
+
+def text_direction(language: str | None) -> str:
+    return "rtl" if language in RTL_LANGUAGES else "ltr"
+
+
+templates.globals["text_direction"] = text_direction
+
+
+def sign_in_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never an open redirect to another host."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/chat"
+    return target
+
+
+def new_signin_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def html_error(request: Request, error: ShukenError) -> Response:
+    """Errors on pages are pages (in the viewer's language); on the UI's JSON endpoints, the API error object."""
+    if isinstance(error, SignInRequired) and request.method == "GET":
+        return sign_in_redirect(request)
+    if is_api(request):
+        return JSONResponse(error.to_openai(), status_code=error.status)
+    return render(request, "error.html.j2", status=error.status, error=error)
+
+
+def wants_html(request: Request) -> bool:
+    path = request.url.path
+    return not path.startswith(("/v1", "/healthz", "/readyz", "/metrics"))
