@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from shuken import __version__
 from shuken.api import admin_routes, health, knowledge_routes, openai_routes, privacy_routes, report_routes, ui
 from shuken.api.errors import install_error_handlers
+from shuken.chat.turns import ChatTurns
 from shuken.config import Settings
 from shuken.errors import ShukenError
 from shuken.gateway.service import Gateway
@@ -102,6 +103,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app = FastAPI(title="Shuken", version=__version__, lifespan=lifespan)
     app.state.services = services
     app.state.gateway = Gateway(services.host, settings)
+    app.state.chat = ChatTurns(services, app.state.gateway, services.conversations)
     app.state.ready = False
     app.state.not_ready_reason = "starting"
     install_error_handlers(app)

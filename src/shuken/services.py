@@ -12,6 +12,7 @@ from datetime import timedelta
 from shuken import native_threads
 from shuken.config import Settings
 from shuken.gateway.host import ModelHost, upstream_address
+from shuken.chat.conversations import ConversationService
 from shuken.governance.audit import AuditLog
 from shuken.governance.consent import ConsentService
 from shuken.governance.directory import Directory, policy_of
@@ -58,6 +59,7 @@ class Services:
     erasure: ErasureService
     retention: RetentionSweeper
     sessions: SessionService
+    conversations: ConversationService
 
     @classmethod
     def open(cls, settings: Settings) -> "Services":
@@ -83,7 +85,8 @@ class Services:
                    host, knowledge, erasure=ErasureService(db, knowledge, bus),
                    retention=RetentionSweeper(db, knowledge, bus),
                    sessions=SessionService(db, directory, bus, idle=timedelta(minutes=settings.web_session_idle_minutes),
-                                           absolute=timedelta(hours=settings.web_session_hours)))
+                                           absolute=timedelta(hours=settings.web_session_hours)),
+                   conversations=ConversationService(db))
 
     def close(self) -> None:
         self.bus.close()

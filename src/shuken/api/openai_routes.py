@@ -12,8 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from shuken.api.auth import Caller
 from shuken.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from shuken.governance.identity import Subject
-from shuken.governance.serving import answer_decorator, for_model
-from shuken.knowledge.answering import grounded_answer
+from shuken.chat.serve import governed_generation
 
 router = APIRouter(prefix="/v1")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -40,18 +39,7 @@ async def until_disconnected(request: Request, work):
 
 
 async def _generate(request: Request, body, subject: Subject, endpoint: str):
-    client = f"key-{subject.key_id}"
-    services = request.app.state.services
-    messages = [m.for_template() for m in body.messages] if hasattr(body, "messages") \
-        else [{"role": "user", "content": body.single_prompt}]
-    call = await run_in_threadpool(services.governor.begin, subject, endpoint, messages)
-    body = await run_in_threadpool(for_model, call.policy, body)  # PII detection may take a while
-    if getattr(body, "knowledge", None) is not None:
-        work = grounded_answer(_gateway(request), services.knowledge, subject, body, client, endpoint,
-                               observer=call, decorate=lambda inner: answer_decorator(call.policy, inner))
-    else:
-        work = _gateway(request).generate(body, client=client, endpoint=endpoint,
-                                          decorator=answer_decorator(call.policy), observer=call)
+    work = await governed_generation(request.app.state.services, _gateway(request), subject, body, endpoint)
     result = await (work if body.stream else until_disconnected(request, work))
     if isinstance(result, (dict, Response)):
         return result

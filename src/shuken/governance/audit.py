@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -307,6 +307,24 @@ class AuditLog:
         """The subject's workspace's newest records (auditors, admins and owners)."""
         require("audit:read", Resource("audit", subject.workspace), subject)
         return list(self.rows(subject.workspace, since, action, limit, newest_first=True))
+
+    def search(self, subject: Subject, *, action: str | None = None, actor: str | None = None,
+               since: datetime | None = None, offset: int = 0, limit: int = 50) -> tuple[list[dict], int]:
+        """One page of the subject's workspace's records, newest first, and how many match (the web audit viewer).
+        An actor `user:3` also matches that user's keys (`user:3/key:7`)."""
+        require("audit:read", Resource("audit", subject.workspace), subject)
+        where = [AuditEventRow.workspace == subject.workspace]
+        if since is not None:
+            where.append(AuditEventRow.occurred_at >= utc_iso(since))
+        if action:
+            where.append(AuditEventRow.action == action)
+        if actor:
+            where.append((AuditEventRow.actor == actor) | AuditEventRow.actor.startswith(f"{actor}/", autoescape=True))
+        with self.db.session() as session:
+            total = session.scalar(select(func.count()).select_from(AuditEventRow).where(*where))
+            rows = session.scalars(select(AuditEventRow).where(*where).order_by(AuditEventRow.seq.desc())
+                                   .offset(max(0, offset)).limit(limit))
+            return [row_fields(row) for row in rows], total
 
     def verify_for(self, subject: Subject) -> ChainReport:
         require("audit:read", Resource("audit", subject.workspace), subject)

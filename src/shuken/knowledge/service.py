@@ -7,6 +7,7 @@ shared error vocabulary and never import FastAPI.
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 import re
 import unicodedata
 from datetime import datetime, timezone
@@ -159,6 +160,25 @@ class KnowledgeService:
             documents = session.scalars(select(DocumentRow).where(DocumentRow.collection_id == row.id)
                                         .order_by(DocumentRow.name))
             return [document_dict(d, row.name) for d in documents]
+
+    def document_file(self, subject: Subject, document_id: int) -> tuple[Path, str, str]:
+        """(stored path, download name, media type) of a document's original, if the subject may read its
+        collection: the same rule as listing it (NotFound outside the workspace, Forbidden if restricted)."""
+        with self.db.session() as session:
+            found = session.execute(select(DocumentRow, CollectionRow.name)
+                                    .join(CollectionRow, CollectionRow.id == DocumentRow.collection_id)
+                                    .where(DocumentRow.id == document_id,
+                                           CollectionRow.workspace == subject.workspace)).first()
+            if found is None:
+                raise NotFound(f"No document {document_id}.", param="document_id", code="document_not_found")
+            document, collection = found
+            find_collection(session, subject, collection)
+            path = self.files.path_for(document.content_hash)
+            name = PurePosixPath(document.name).name or f"document-{document_id}"
+        if not path.is_file():
+            raise NotFound(f"The original file of document {document_id} is no longer stored.",
+                           param="document_id", code="file_not_found")
+        return path, name, mimetypes.guess_type(name)[0] or "application/octet-stream"
 
     def delete_document(self, subject: Subject, collection: str, document_id: int) -> dict:
         with self.db.session() as session:

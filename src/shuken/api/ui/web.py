@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shuken import __version__
 from shuken.errors import Forbidden, ShukenError, Unauthorized
-from shuken.governance.authz import Resource, permits
+from shuken.governance.authz import permits
 from shuken.governance.sessions import WebSession
 from shuken.web.i18n import LANGUAGES, Localiser, choose_language
 
@@ -116,7 +116,7 @@ Guarded = Annotated[WebSession, Depends(csrf_protected)]  # the viewer of a stat
 
 def can(viewer: WebSession | None, action: str) -> bool:
     """For showing or hiding controls only: the services check again on every request."""
-    return viewer is not None and permits(action, Resource("page", viewer.subject.workspace), viewer.subject)
+    return viewer is not None and permits(viewer.subject, action)
 
 
 def require_page(viewer: WebSession, action: str) -> None:

@@ -1,0 +1,32 @@
+"""The one path every generated answer takes, for the OpenAI API and the web chat alike: the governor begins
+the call (permission, policy), PII is handled before the model, the answer is grounded in documents when
+collections are named, and the answer's decorators (citations, PII redaction) apply."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shuken.gateway.schemas import ChatCompletionRequest, CompletionRequest
+from shuken.gateway.service import Gateway
+from shuken.governance.identity import Subject
+from shuken.governance.serving import answer_decorator, for_model
+from shuken.knowledge.answering import grounded_answer
+
+
+def client_name(subject: Subject) -> str:
+    """Who the fair queue balances between: each key, or each signed-in user."""
+    return f"key-{subject.key_id}" if subject.key_id is not None else f"user-{subject.user_id}"
+
+
+async def governed_generation(services, gateway: Gateway, subject: Subject,
+                              body: ChatCompletionRequest | CompletionRequest, endpoint: str):
+    """The awaitable that produces the answer (a dict, or an SSE byte iterator when `body.stream`)."""
+    messages = [m.for_template() for m in body.messages] if hasattr(body, "messages") \
+        else [{"role": "user", "content": body.single_prompt}]
+    call = await asyncio.to_thread(services.governor.begin, subject, endpoint, messages)
+    body = await asyncio.to_thread(for_model, call.policy, body)  # PII detection may take a while
+    if getattr(body, "knowledge", None) is not None:
+        return grounded_answer(gateway, services.knowledge, subject, body, client_name(subject), endpoint,
+                               observer=call, decorate=lambda inner: answer_decorator(call.policy, inner))
+    return gateway.generate(body, client=client_name(subject), endpoint=endpoint,
+                            decorator=answer_decorator(call.policy), observer=call)
