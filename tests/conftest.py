@@ -141,8 +141,10 @@ def ui_server(tmp_path_factory):
     running.stop()
 
 
-@pytest.fixture(scope="session")
-def chromium(tmp_path_factory):
+@pytest.fixture(scope="module")
+def chromium():
+    """Per module, not per session: sync Playwright keeps an event loop running on the main thread while it is
+    open, and tests after the browser modules call asyncio.run."""
     from browser_support import CHROMIUM, CHROMIUM_ARGS
 
     if not CHROMIUM.exists():

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -46,6 +47,13 @@ def create_member(ui_server, email: str, group: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def assert_accessible(page) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
+
+
 def row(page, name: str):
     return page.locator("#document-table tbody tr", has=page.locator(f"td.doc-name a:text-is('{name}')"))
 
@@ -66,6 +74,7 @@ def test_owner_creates_uploads_opens_and_deletes(ui_server, page, tmp_path):
     form.get_by_label("Name").fill("not a valid name!")
     form.get_by_role("button", name="Create collection").click()
     assert "1–100 letters" in page.locator("#create-error").inner_text()
+    assert_accessible(page)
     assert form.get_by_label("Name").input_value() == "not a valid name!"  # what was typed stays
 
     form.get_by_label("Name").fill(name)
@@ -99,10 +108,23 @@ def test_owner_creates_uploads_opens_and_deletes(ui_server, page, tmp_path):
 
     # An unsupported type is accepted as bytes but fails in ingestion: its reason is shown next to it.
     page.get_by_label("Choose files to upload").set_input_files(str(exe))
-    page.wait_for_selector(".upload-batch[data-finished=true] >> nth=0", timeout=60_000)
+    page.wait_for_function("document.querySelectorAll('.upload-batch').length === 2")
+    page.wait_for_selector("#upload-status > .upload-batch:first-child[data-finished=true]", timeout=60_000)
     failed = page.locator(".upload-batch").first.locator(".upload-item")
     assert failed.get_attribute("data-status") == "error"
     assert "unsupported file type .exe" in failed.locator(".file-error").inner_text()
+    # Dropping files on the drop zone uploads them the same way.
+    page.locator("#dropzone").evaluate("""(zone, text) => {
+        const data = new DataTransfer();
+        data.items.add(new File([text], "dropped-notes.txt", {type: "text/plain"}));
+        zone.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+    }""", "\n\n".join(SAMPLES["fr"]))
+    page.wait_for_function("document.querySelectorAll('.upload-batch').length === 3")
+    page.wait_for_selector("#upload-status > .upload-batch:first-child[data-finished=true]", timeout=60_000)
+    dropped = page.locator(".upload-batch").first.locator(".upload-item")
+    assert dropped.get_attribute("data-status") == "indexed", dropped.inner_text()
+    row(page, "dropped-notes.txt").wait_for()
+    assert row(page, "dropped-notes.txt").locator("td[data-language]").get_attribute("data-language") == "fr"
     # A refused request (not a .zip at all) shows the API's own error message.
     page.get_by_label("Choose files to upload").set_input_files(str(not_zip))
     refusal = page.locator(".upload-batch").first.locator(".batch-summary.alert.error")
@@ -110,15 +132,17 @@ def test_owner_creates_uploads_opens_and_deletes(ui_server, page, tmp_path):
     assert "archive.zip is not a readable .zip archive" in refusal.inner_text()
     assert page.locator(".upload-batch").first.locator(".upload-item").get_attribute("data-status") == "refused"
     screenshot(page, "knowledge-upload-errors")
+    assert_accessible(page)
 
-    # The original file: same bytes, PDF shown inline, DOCX downloaded, never sniffed.
-    for source, disposition in ((pdf, "inline"), (docx, "attachment")):
+    # The original file: same bytes, as a download under its own name, never sniffed.
+    for source in (pdf, docx):
         href = row(page, source.name).locator("td.doc-name a").get_attribute("href")
         assert re.fullmatch(r"/ui/files/\d+", href)
         response = page.request.get(f"{ui_server.root_url}{href}")
         assert response.status == 200
         assert hashlib.sha256(response.body()).hexdigest() == hashlib.sha256(source.read_bytes()).hexdigest()
-        assert response.headers["content-disposition"].startswith(disposition)
+        disposition = response.headers["content-disposition"]
+        assert disposition.startswith("attachment;") and quote(source.name) in disposition, disposition
         assert response.headers["x-content-type-options"] == "nosniff"
     # ... and it is the viewer's session that opens it: without one, no file.
     assert httpx.get(f"{ui_server.root_url}{href}").status_code in (401, 303)
@@ -129,16 +153,19 @@ def test_owner_creates_uploads_opens_and_deletes(ui_server, page, tmp_path):
     page.wait_for_url(re.compile(r".*notice=document_deleted"))
     assert "The document was deleted" in page.locator("main").inner_text()
     assert row(page, docx.name).count() == 0 and row(page, pdf.name).count() == 1
+    assert row(page, "dropped-notes.txt").count() == 1
 
     # The list shows the collection with its count.
     page.goto(f"{ui_server.root_url}/knowledge")
     listed = page.locator(f"#collections tr[data-collection='{name}']")
-    assert listed.locator("td.num").first.inner_text() == "1"
+    assert listed.locator("td.num").first.inner_text() == "2"
     screenshot(page, "knowledge-list")
+    assert_accessible(page)
     page.set_viewport_size(PHONE)
     screenshot(page, "knowledge-list-phone")
     page.goto(f"{ui_server.root_url}/knowledge/{name}")
     screenshot(page, "knowledge-collection-phone")
+    assert_accessible(page)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
     # Deleting the collection goes back to the list, without it.
@@ -175,6 +202,7 @@ def test_restricted_collection_is_refused_to_other_groups(ui_server, page, tmp_p
     forced = page.goto(f"{ui_server.root_url}/knowledge/{secret}")
     assert forced.status == 403  # the collection exists, in this workspace, restricted to a group they are not in
     assert page.locator("h1").inner_text() == "Not allowed"
+    screenshot(page, "knowledge-forbidden")
     assert page.goto(f"{ui_server.root_url}/knowledge/no-such-{suffix}").status == 404
 
     assert page.request.get(f"{ui_server.root_url}/ui/files/{document_id}").status == 403

@@ -25,6 +25,7 @@ class NewUser(BaseModel):
     role: str = "member"
     groups: list[str] = Field(default_factory=list)
     display_name: str = ""
+    password: str | None = Field(default=None, description="Initial web sign-in password (12+ characters).")
 
 
 class MemberChange(BaseModel):
@@ -82,7 +83,8 @@ def list_users(request: Request, subject: Caller):
 
 @router.post("/admin/users", status_code=201)
 def create_user(body: NewUser, request: Request, subject: Caller):
-    member = _services(request).directory.create_user(subject, body.email, body.role, body.groups, body.display_name)
+    member = _services(request).directory.create_user(subject, body.email, body.role, body.groups, body.display_name,
+                                                      body.password)
     return member.as_dict()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from shuken.errors import InvalidRequest, NotFound
 from shuken.governance.authz import Resource, require
@@ -134,9 +134,9 @@ class ConversationService:
             return messages
 
     def finish_turn(self, subject: Subject, conversation_id: int, content: str, model: str,
-                    citations: list[dict], stopped: bool) -> dict | None:
-        """Store the answer (also a stopped or partial one, so what the user saw is kept). None if the
-        conversation was deleted meanwhile."""
+                    citations: list[dict], stopped: bool) -> tuple[dict, dict] | None:
+        """Store the answer (also a stopped or partial one, so what the user saw is kept): the message and its
+        conversation, or None if the conversation was deleted meanwhile."""
         with self.db.session() as session:
             try:
                 row = self._own(session, subject, conversation_id)
@@ -147,9 +147,4 @@ class ConversationService:
             session.add(message)
             row.updated_at = _now()
             session.flush()
-            return message_dict(message)
-
-    def count(self, subject: Subject) -> int:
-        with self.db.session() as session:
-            return session.scalar(select(func.count()).select_from(ConversationRow).where(
-                ConversationRow.workspace == subject.workspace, ConversationRow.user_id == subject.user_id)) or 0
+            return message_dict(message), conversation_dict(row)

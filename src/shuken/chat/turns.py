@@ -87,11 +87,12 @@ class ChatTurns:
                 if state.text and now - last_update >= UPDATE_EVERY:
                     last_update = now
                     yield event_line({"type": "delta", "html": render_answer(state.text, sources)})
-            message = await asyncio.to_thread(
+            stored_turn = await asyncio.to_thread(
                 self.conversations.finish_turn, subject, conversation_id, self._stored_text(state), state.model,
                 state.citations, False)
             stored = True
-            yield event_line({"type": "done", "error": state.error,
+            message, conversation = stored_turn or (None, None)
+            yield event_line({"type": "done", "error": state.error, "conversation": conversation,
                               "message": message and {**message, "html": render_answer(message["content"],
                                                                                         len(state.citations))}})
         finally:

@@ -1,5 +1,6 @@
 """Model answers as safe HTML: Markdown (CommonMark + tables) with raw HTML disabled, then an allow-list
-sanitiser (nh3/ammonia) as a second wall, then each valid `[n]` turned into a citation link. Pure functions.
+sanitiser (nh3/ammonia) as a second wall, then each valid `[n]` turned into a citation link and each block
+given `dir="auto"`. Pure functions.
 
 Model output and document text are untrusted: nothing they contain may become a script, an event handler,
 a `javascript:` link or a style. Citation links are added after sanitising, from numbers we parsed, so they
@@ -26,6 +27,9 @@ _OPEN, _CLOSE = "\ue000", "\ue001"
 _PRIVATE = re.compile(f"[{_OPEN}{_CLOSE}]")
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _PLACEHOLDER = re.compile(f"{_OPEN}(\\d{{1,3}}){_CLOSE}")
+# Each block takes its direction from its own first strong character: an Arabic paragraph in an English answer
+# reads right-to-left, and the other way round.
+_BLOCK = re.compile(r"<(p|li|h[1-6]|blockquote|td|th)([\s>])")
 
 
 def render_answer(text: str, sources: int = 0) -> str:
@@ -36,5 +40,6 @@ def render_answer(text: str, sources: int = 0) -> str:
                            else m.group(0), text)
     html = nh3.clean(_md.render(text), tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
                      url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
+    html = _BLOCK.sub(r'<\1 dir="auto"\2', html)
     return _PLACEHOLDER.sub(lambda m: f'<a href="#cite-{m.group(1)}" class="cite" data-cite="{m.group(1)}">'
                                       f'[{m.group(1)}]</a>', html)

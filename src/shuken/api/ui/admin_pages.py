@@ -3,7 +3,7 @@ Each page checks the viewer's role up front (403 page); the governance services 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
@@ -13,13 +13,14 @@ from shuken.errors import InvalidRequest, NotFound, ShukenError
 from shuken.governance import doctor
 from shuken.governance.identity import DEFAULT_SCOPES, ROLES, SCOPES
 from shuken.governance.keys import parse_duration
+from shuken.governance.policy import PiiAction
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 RETENTION_FIELDS = ("retention_conversations_days", "retention_audit_content_days", "retention_files_days",
                     "retention_training_days")
 PII_FIELDS = ("pii_before_logging", "pii_before_model", "pii_in_answers")
-PII_ACTIONS = ("off", "flag", "redact")
+PII_ACTIONS = get_args(PiiAction)
 Text = Annotated[str, Form()]
 
 
@@ -188,8 +189,8 @@ def _settings_page(request: Request, viewer, status: int = 200, error: str | Non
                    values: dict | None = None):
     workspace = _services(request).directory.workspace(viewer.subject)
     return render(request, "admin_settings.html.j2", status=status, workspace=workspace,
-                  policy={**workspace["policy"], **(values or {})}, retention_fields=RETENTION_FIELDS, pii_fields=PII_FIELDS,
-                  pii_actions=PII_ACTIONS, error=error, done=request.query_params.get("done"))
+                  policy={**workspace["policy"], **(values or {})}, retention_fields=RETENTION_FIELDS,
+                  pii_fields=PII_FIELDS, pii_actions=PII_ACTIONS, error=error, done=request.query_params.get("done"))
 
 
 @router.get("/settings")

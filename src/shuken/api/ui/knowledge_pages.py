@@ -20,7 +20,6 @@ router = APIRouter(include_in_schema=False)
 
 # Short notices after a redirect: the query names one of these, so no text from the URL is ever shown.
 NOTICES = {"collection_deleted", "document_deleted", "reindexing"}
-INLINE_TYPES = {"application/pdf"}  # shown by the browser's own viewer; everything else is downloaded
 
 
 def _knowledge(request: Request):
@@ -103,9 +102,10 @@ def delete_document(name: str, document_id: int, request: Request, viewer: Guard
 
 @router.get("/ui/files/{document_id}")
 def original_file(document_id: int, request: Request, viewer: Viewer):
+    """Always a download: Chrome's PDF viewer does not run under the UI's CSP (object-src 'none'), and an
+    uploaded HTML file must never render on our origin. nosniff comes with every UI response."""
     path, download_name, media_type = _knowledge(request).document_file(viewer.subject, document_id)
-    disposition = "inline" if media_type in INLINE_TYPES else "attachment"
-    return FileResponse(path, media_type=media_type, filename=download_name, content_disposition_type=disposition,
+    return FileResponse(path, media_type=media_type, filename=download_name,
                         headers={"Cache-Control": "private, no-store"})
 
 

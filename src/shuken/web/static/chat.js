@@ -158,6 +158,7 @@
           } else if (event.type === "done") {
             done = true;
             finishMessage(item, event.message, false);
+            if (event.conversation) listConversation(event.conversation);
             if (event.error) showError(text.failed + " " + event.error);
           }
         }
@@ -172,14 +173,33 @@
       }
     } finally {
       setRunning(null);
-      refreshTitle();
     }
   }
 
-  async function refreshTitle() {
-    if (!conversationId || document.querySelector('#conversation-list li[data-id="' + conversationId + '"]')) return;
-    // A new conversation: reload so the list on the side shows it with its title.
-    window.location.replace("/chat/" + conversationId);
+  function listConversation(conversation) {
+    // A new conversation appears at the top of the list on the side, as the server would render it.
+    const conversations = document.getElementById("conversation-list");
+    if (conversations.querySelector('li[data-id="' + conversation.id + '"]')) return;
+    const empty = conversations.querySelector("li.empty");
+    if (empty) empty.remove();
+    conversations.querySelectorAll("li.current").forEach((li) => li.classList.remove("current"));
+    conversations.querySelectorAll("a[aria-current]").forEach((a) => a.removeAttribute("aria-current"));
+    const item = element("li", "current");
+    item.dataset.id = conversation.id;
+    const link = element("a", "", conversation.title || text.untitled);
+    link.href = "/chat/" + conversation.id;
+    link.dir = "auto";
+    link.setAttribute("aria-current", "page");
+    const actions = element("span", "item-actions");
+    for (const [kind, label] of [["rename", text.rename], ["delete", text.delete]]) {
+      const button = element("button", "icon " + kind, label);
+      button.type = "button";
+      button.dataset.id = conversation.id;
+      if (kind === "rename") button.dataset.title = conversation.title;
+      actions.append(button);
+    }
+    item.append(link, actions);
+    conversations.prepend(item);
   }
 
   form.addEventListener("submit", (event) => {

@@ -1,0 +1,324 @@
+"""The web chat in a real browser (Debian chromium via Playwright) against a real `shuken serve`: sign-in and
+sessions, streamed Markdown answers, stop/regenerate/copy, grounded answers in Japanese with working
+citations, sanitising of hostile Markdown, consent that changes what is captured, and the server's refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import uuid
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+
+from browser_support import csrf_token, screenshot, sign_in
+from fixtures.documents import SAMPLES, make_pdf
+from knowledge_support import read_only
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+PASSWORD = "a long enough password"
+
+
+def admin_api(server) -> httpx.Client:
+    return httpx.Client(base_url=server.root_url, timeout=120, headers={"Authorization": f"Bearer {server.api_key}"})
+
+
+def new_user(server, role: str = "member", groups: tuple[str, ...] = ()) -> str:
+    email = f"{role}-{uuid.uuid4().hex[:8]}@example.org"
+    with admin_api(server) as api:
+        response = api.post("/v1/admin/users", json={"email": email, "role": role, "groups": list(groups),
+                                                     "password": PASSWORD})
+        assert response.status_code == 201, response.text
+    return email
+
+
+def ingested_collection(server, tmp_path, groups: tuple[str, ...] = ()) -> tuple[str, bytes]:
+    """A collection holding a two-page Japanese PDF, indexed; its name and the PDF's bytes."""
+    name = f"rules-{uuid.uuid4().hex[:6]}"
+    pdf = make_pdf(tmp_path / "rules-ja.pdf", [SAMPLES["ja"][:2], SAMPLES["ja"][2:]]).read_bytes()
+    with admin_api(server) as api:
+        assert api.post("/v1/collections", json={"name": name, "groups": list(groups)}).status_code == 201
+        job = api.post(f"/v1/collections/{name}/documents",
+                       files=[("files", ("rules-ja.pdf", pdf, "application/pdf"))]).json()
+        deadline = time.monotonic() + 120
+        while api.get(f"/v1/jobs/{job['id']}").json()["status"] not in ("done", "failed"):
+            assert time.monotonic() < deadline, "ingestion did not finish"
+            time.sleep(0.2)
+    return name, pdf
+
+
+def database_rows(server, statement: str, *params) -> list[tuple]:
+    with read_only(server.home / "shuken.db") as connection:
+        return connection.execute(statement, params).fetchall()
+
+
+def ask(page, question: str) -> None:
+    page.locator("#prompt").fill(question)
+    page.locator("#prompt").press("Enter")
+
+
+def wait_for_answer(page, timeout: float = 90_000):
+    """The newest assistant message once its stream has ended."""
+    page.wait_for_selector("li.message.assistant:not(.streaming) .message-actions", timeout=timeout)
+    return page.locator("li.message.assistant").last
+
+
+def test_sign_in_sets_a_secure_session_and_sign_out_ends_it(page, ui_server):
+    page.goto(f"{ui_server.root_url}/chat")
+    assert "/signin?next=%2Fchat" in page.url  # pages need a session
+    page.locator("input[name=email]").fill("admin@localhost")
+    page.locator("input[name=password]").fill("not the password at all")
+    page.locator("form[action='/signin'] button[type=submit]").click()
+    assert page.locator(".alert.error").is_visible()
+    sign_in(page, ui_server.root_url, "admin@localhost", ui_server.admin_password)
+    assert page.url.endswith("/chat")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "shuken_session")
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax"
+    assert page.evaluate("document.cookie").find("shuken_session") == -1  # invisible to scripts
+    screenshot(page, "chat-empty")
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r".*/signin"))
+    # The old cookie no longer names a session on the server.
+    response = httpx.get(f"{ui_server.root_url}/chat", cookies={"shuken_session": cookie["value"]})
+    assert response.status_code == 303 and response.headers["location"].startswith("/signin")
+
+
+def test_repeated_failures_lock_the_account_and_every_attempt_is_audited(page, ui_server):
+    email = new_user(ui_server)
+    for _ in range(5):
+        page.goto(f"{ui_server.root_url}/signin")
+        page.locator("input[name=email]").fill(email)
+        page.locator("input[name=password]").fill("wrong password, wrong")
+        page.locator("form[action='/signin'] button[type=submit]").click()
+    page.goto(f"{ui_server.root_url}/signin")
+    page.locator("input[name=email]").fill(email)
+    page.locator("input[name=password]").fill(PASSWORD)  # the right one, too late
+    page.locator("form[action='/signin'] button[type=submit]").click()
+    assert "locked" in page.locator(".alert.error").inner_text()
+    assert "shuken_session" not in {c["name"] for c in page.context.cookies()}
+    user_id = database_rows(ui_server, "SELECT id FROM users WHERE email = ?", email)[0][0]
+    with admin_api(ui_server) as api:
+        records = api.get("/v1/admin/audit", params={"action": "login"}).json()["data"]
+    mine = [r for r in records if r["resource"] == f"user:{user_id}"]
+    assert [r["outcome"] for r in mine].count("failure") == 6
+
+
+def test_sign_in_refuses_a_form_without_its_token(ui_server):
+    response = httpx.post(f"{ui_server.root_url}/signin",
+                          data={"email": "admin@localhost", "password": ui_server.admin_password})
+    assert response.status_code == 403
+    assert "shuken_session" not in response.cookies
+
+
+def test_chat_streams_markdown_and_keeps_the_conversation(page, ui_server):
+    sign_in(page, ui_server.root_url, "admin@localhost", ui_server.admin_password)
+    ask(page, "Write three short tips for clear e-mails as a numbered Markdown list.")
+    # Streaming: the answer grows on the page before it is finished.
+    page.wait_for_function("() => { const m = document.querySelector('li.message.assistant.streaming .body');"
+                           " return m && m.textContent.length > 0; }", timeout=60_000)
+    answer = wait_for_answer(page)
+    assert re.search(r"/chat/\d+$", page.url)
+    assert answer.locator(".body").inner_text().strip()
+    assert answer.locator(".body ol li, .body ul li, .body p").count() >= 1  # rendered Markdown, not raw text
+    title = page.locator("#conversation-list li.current a").inner_text()
+    assert title.startswith("Write three short tips")
+
+    # Copy puts the raw Markdown on the clipboard.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    answer.get_by_role("button", name="Copy").click()
+    stored = database_rows(ui_server, "SELECT content FROM conversation_messages WHERE role = 'assistant' "
+                                      "ORDER BY id DESC LIMIT 1")[0][0]
+    assert page.evaluate("navigator.clipboard.readText()") == stored
+
+    # Regenerate replaces the last answer: still exactly one answer stored for the one question.
+    conversation = int(page.url.rsplit("/", 1)[1])
+    answer.get_by_role("button", name="Regenerate").click()
+    page.wait_for_selector("li.message.assistant.streaming", timeout=10_000)
+    wait_for_answer(page)
+    roles = [r for (r,) in database_rows(ui_server, "SELECT role FROM conversation_messages WHERE "
+                                                    "conversation_id = ? ORDER BY id", conversation)]
+    assert roles == ["user", "assistant"]
+    screenshot(page, "chat-answer")
+
+
+def test_stop_keeps_the_partial_answer_marked_stopped(page, ui_server):
+    sign_in(page, ui_server.root_url, "admin@localhost", ui_server.admin_password)
+    page.goto(f"{ui_server.root_url}/chat")
+    ask(page, "Tell me a very long story about a lighthouse keeper, in many paragraphs.")
+    page.wait_for_function("() => { const m = document.querySelector('li.message.assistant.streaming .body');"
+                           " return m && m.textContent.length > 20; }", timeout=60_000)
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_selector("li.message.assistant.stopped", timeout=10_000)
+    time.sleep(0.5)
+    rows = database_rows(ui_server, "SELECT content, stopped FROM conversation_messages WHERE role = 'assistant' "
+                                    "ORDER BY id DESC LIMIT 1")
+    content, stopped = rows[0]
+    assert stopped == 1 and len(content) > 20
+    page.reload()  # stored: the stopped answer is there after a reload, marked
+    page.wait_for_selector("li.message.assistant.stopped")
+
+
+def test_a_grounded_answer_in_japanese_cites_a_passage_that_opens_with_its_file(page, ui_server, tmp_path):
+    collection, pdf = ingested_collection(ui_server, tmp_path)
+    sign_in(page, ui_server.root_url, "admin@localhost", ui_server.admin_password)
+    page.goto(f"{ui_server.root_url}/chat")
+    page.get_by_label(collection).check()
+    ask(page, "経費の精算はいつまでに申請しますか？")
+    answer = wait_for_answer(page)
+    sources = answer.locator("button.source")
+    assert sources.count() >= 1
+    assert "rules-ja.pdf" in sources.first.inner_text()
+    markers = answer.locator("a.cite")
+    (markers.first if markers.count() else sources.first).click()
+    dialog = page.locator("#citation-dialog")
+    assert dialog.is_visible()
+    assert "rules-ja.pdf" in dialog.locator("#citation-title").inner_text()
+    assert re.search(r"p\. [12]", dialog.locator("#citation-where").inner_text())
+    quote = dialog.locator("#citation-quote").inner_text()
+    assert "経費" in quote or "研修" in quote or "領収書" in quote
+    screenshot(page, "chat-citation")
+    href = dialog.locator("#citation-file").get_attribute("href")
+    original = page.request.get(f"{ui_server.root_url}{href}")
+    assert original.status == 200
+    assert hashlib.sha256(original.body()).hexdigest() == hashlib.sha256(pdf).hexdigest()
+    # The conversation remembers the chosen collection.
+    page.reload()
+    assert page.get_by_label(collection).is_checked()
+
+
+def test_hostile_markdown_is_inert_and_stored_markers_open_their_passage(page, ui_server):
+    sign_in(page, ui_server.root_url, "admin@localhost", ui_server.admin_password)
+    page.goto(f"{ui_server.root_url}/chat")
+    created = page.request.post(f"{ui_server.root_url}/ui/api/conversations", data=json.dumps({"title": "hostile"}),
+                                headers={"Content-Type": "application/json", "X-CSRF-Token": csrf_token(page)})
+    assert created.status == 201
+    conversation = created.json()["id"]
+    hostile = ("Look [1] <img src=x onerror=\"window.pwned=1\"> <script>window.pwned=2</script> "
+               "[click](javascript:window.pwned=3) <a href=\"#\" onclick=\"window.pwned=4\">x</a>\n\n"
+               "مرحبا بكم في المكتب [1]")
+    citation = {"index": 1, "collection": "c", "document_id": 0, "document_name": "規程.pdf", "chunk_id": 0,
+                "location": {"page": 3, "page_end": None, "start": 0, "end": 5}, "quote": "<b>引用</b> text",
+                "cited": True}
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    import sqlite3
+
+    with sqlite3.connect(ui_server.home / "shuken.db", timeout=10) as connection:
+        connection.execute("INSERT INTO conversation_messages (conversation_id, role, content, model, created_at, "
+                           "citations, stopped) VALUES (?, 'assistant', ?, 'm', ?, ?, 0)",
+                           (conversation, hostile, now, json.dumps([citation])))
+    page.goto(f"{ui_server.root_url}/chat/{conversation}")
+    body = page.locator("li.message.assistant .body")
+    assert body.locator("img, script, [onclick], a[href^='javascript']").count() == 0
+    assert page.evaluate("window.pwned") is None
+    assert "<script>" in body.inner_text()  # shown as text, not run
+    assert body.evaluate("e => getComputedStyle(e).direction") in ("ltr", "rtl")
+    arabic = body.locator("p").last
+    assert arabic.evaluate("e => getComputedStyle(e).direction") == "rtl"  # dir=auto on the answer
+    body.locator("a.cite").first.click()
+    assert page.locator("#citation-title").inner_text() == "[1] 規程.pdf"
+    assert page.locator("#citation-quote").inner_text() == "<b>引用</b> text"
+    page.keyboard.press("Escape")
+
+
+def test_conversations_are_renamed_deleted_and_private(page, ui_server, chromium):
+    sign_in(page, ui_server.root_url, "admin@localhost", ui_server.admin_password)
+    page.goto(f"{ui_server.root_url}/chat")
+    ask(page, "Say hello.")
+    wait_for_answer(page)
+    conversation = int(page.url.rsplit("/", 1)[1])
+    item = page.locator(f"#conversation-list li[data-id='{conversation}']")
+    page.once("dialog", lambda dialog: dialog.accept("Greetings 挨拶"))
+    item.get_by_role("button", name="Rename").click()
+    page.wait_for_function(f"() => document.querySelector(\"#conversation-list li[data-id='{conversation}'] a\")"
+                           ".textContent === 'Greetings 挨拶'")
+    assert database_rows(ui_server, "SELECT title FROM conversations WHERE id = ?", conversation) == \
+        [("Greetings 挨拶",)]
+
+    # Another user of the same workspace can neither open nor change it.
+    other = chromium.new_context()
+    try:
+        intruder = other.new_page()
+        sign_in(intruder, ui_server.root_url, new_user(ui_server), PASSWORD)
+        assert intruder.goto(f"{ui_server.root_url}/chat/{conversation}").status == 404
+        refused = intruder.request.delete(f"{ui_server.root_url}/ui/api/conversations/{conversation}",
+                                          headers={"X-CSRF-Token": csrf_token(intruder)})
+        assert refused.status == 404
+    finally:
+        other.close()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    item.get_by_role("button", name="Delete").click()
+    page.wait_for_url(re.compile(r".*/chat$"))
+    assert database_rows(ui_server, "SELECT count(*) FROM conversations WHERE id = ?", conversation) == [(0,)]
+    assert database_rows(ui_server, "SELECT count(*) FROM conversation_messages WHERE conversation_id = ?",
+                         conversation) == [(0,)]
+
+
+def test_state_changes_need_the_session_token_and_our_origin(page, ui_server):
+    sign_in(page, ui_server.root_url, "admin@localhost", ui_server.admin_password)
+    url = f"{ui_server.root_url}/ui/api/conversations"
+    body = json.dumps({"title": "x"})
+    no_token = page.request.post(url, data=body, headers={"Content-Type": "application/json"})
+    assert no_token.status == 403 and no_token.json()["error"]["code"] == "csrf_failed"
+    foreign = page.request.post(url, data=body, headers={"Content-Type": "application/json",
+                                                         "X-CSRF-Token": csrf_token(page),
+                                                         "Origin": "http://evil.example"})
+    assert foreign.status == 403
+    ok = page.request.post(url, data=body, headers={"Content-Type": "application/json",
+                                                    "X-CSRF-Token": csrf_token(page)})
+    assert ok.status == 201
+
+
+def test_consent_switch_decides_what_is_captured(page, ui_server):
+    with admin_api(ui_server) as api:
+        assert api.patch("/v1/admin/workspace", json={"training_capture": "opt-in"}).status_code == 200
+    try:
+        email = new_user(ui_server)
+        user_id = database_rows(ui_server, "SELECT id FROM users WHERE email = ?", email)[0][0]
+        captured = lambda: database_rows(ui_server, "SELECT count(*) FROM training_records WHERE user_id = ?",  # noqa: E731
+                                         user_id)[0][0]
+        sign_in(page, ui_server.root_url, email, PASSWORD)
+        assert page.locator("#consent .badge").inner_text() == "Sharing off"
+        ask(page, "Say hello.")
+        wait_for_answer(page)
+        time.sleep(1.5)  # capture runs on the event thread after the answer
+        assert captured() == 0
+
+        page.get_by_role("button", name="Allow my conversations to improve the model").click()
+        page.wait_for_function("() => document.querySelector('#consent .badge').textContent === 'Sharing on'")
+        screenshot(page, "chat-consent-on")
+        ask(page, "Say goodbye.")
+        wait_for_answer(page)
+        deadline = time.monotonic() + 15
+        while captured() == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert captured() == 1
+
+        page.get_by_role("button", name="Stop sharing my conversations").click()
+        page.wait_for_function("() => document.querySelector('#consent .badge').textContent === 'Sharing off'")
+        ask(page, "Say thanks.")
+        wait_for_answer(page)
+        time.sleep(1.5)
+        assert captured() == 1
+    finally:
+        with admin_api(ui_server) as api:
+            api.patch("/v1/admin/workspace", json={"training_capture": "off"})
+
+
+def test_a_member_cannot_ground_answers_in_another_groups_collection(page, ui_server, tmp_path):
+    secret, _pdf = ingested_collection(ui_server, tmp_path, groups=("legal",))
+    sign_in(page, ui_server.root_url, new_user(ui_server, groups=("sales",)), PASSWORD)
+    page.goto(f"{ui_server.root_url}/chat")
+    assert page.locator(f"input[name=collections][value='{secret}']").count() == 0
+    created = page.request.post(f"{ui_server.root_url}/ui/api/conversations", data=json.dumps({}),
+                                headers={"Content-Type": "application/json", "X-CSRF-Token": csrf_token(page)})
+    forced = page.request.post(
+        f"{ui_server.root_url}/ui/api/conversations/{created.json()['id']}/turns",
+        data=json.dumps({"content": "経費の精算は？", "model": "smollm2-135m-instruct", "collections": [secret]}),
+        headers={"Content-Type": "application/json", "X-CSRF-Token": csrf_token(page)})
+    assert forced.status in (403, 404), forced.text()
+    assert "経費" not in forced.text()
