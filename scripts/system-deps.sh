@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages Shuken needs, installed only when missing (runs as root on our machines).
+# `system-deps.sh test` adds what only the tests need: Debian's chromium for the browser tests (Playwright
+# drives /usr/bin/chromium; it never downloads a browser of its own).
 set -euo pipefail
 needed=(
   build-essential cmake git python3-venv
@@ -10,6 +12,9 @@ needed=(
   # the egress tests run inside a network namespace with no route (unshare + ip)
   util-linux iproute2
 )
+if [ "${1:-}" = "test" ]; then
+  needed+=(chromium)
+fi
 missing=()
 for package in "${needed[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -1,0 +1,119 @@
+"""The web UI's pure text machinery: the Japanese catalogue covers every string in the templates with the same
+placeholders, the language choice, CLDR formatting, and Markdown that cannot carry script."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from shuken.web.i18n import Localiser, choose_language
+from shuken.web.markdown import render_answer
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "src" / "shuken" / "web" / "templates"
+CATALOGUE = TEMPLATES.parent / "locale" / "ja" / "LC_MESSAGES" / "messages.po"
+PLACEHOLDER = re.compile(r"%\(\w+\)s")
+
+
+def template_messages() -> set[str]:
+    found = extract_from_dir(str(TEMPLATES), method_map=[("**.j2", "jinja2")],
+                             options_map={"**.j2": {"trim_blocks": "true", "lstrip_blocks": "true"}})
+    return {message if isinstance(message, str) else message[0] for _f, _l, message, _c, _x in found}
+
+
+def test_every_template_string_has_a_japanese_translation_with_the_same_placeholders():
+    with CATALOGUE.open("rb") as po:
+        catalogue = read_po(po, locale="ja")
+    translated = {}
+    for message in catalogue:
+        if not message.id:
+            continue
+        singular = message.id[0] if isinstance(message.id, tuple) else message.id
+        text = message.string[0] if isinstance(message.string, tuple) else message.string
+        if text and not message.fuzzy:
+            translated[singular] = text
+    used = template_messages()
+    assert len(used) > 100
+    missing = sorted(used - set(translated))
+    assert not missing, f"run `make i18n` and translate: {missing[:20]}"
+    for source in used:
+        assert set(PLACEHOLDER.findall(source)) == set(PLACEHOLDER.findall(translated[source])), source
+        assert translated[source] != source or not re.search(r"[a-z]{4}", source), f"left in English: {source}"
+
+
+@pytest.mark.parametrize("cookie, header, expected", [
+    (None, "ja-JP,ja;q=0.9,en-US;q=0.8", "ja"),
+    (None, "en-US,en;q=0.9", "en"),
+    (None, "fr-FR, ja;q=0.5", "ja"),  # French is not offered; Japanese is the best remaining choice
+    (None, "de-DE", "en"),
+    (None, "ja;q=0, en", "en"),
+    (None, "", "en"),
+    ("en", "ja", "en"),  # the switch beats the browser
+    ("xx", "ja", "ja"),
+])
+def test_language_choice(cookie, header, expected):
+    assert choose_language(cookie, header) == expected
+
+
+def test_dates_and_numbers_follow_the_language():
+    moment = datetime(2026, 11, 23, 9, 5, tzinfo=timezone.utc)
+    assert Localiser("ja").datetime(moment) == "2026/11/23 9:05:00"
+    assert Localiser("en").datetime(moment.isoformat()).startswith("Nov 23, 2026")
+    assert Localiser("ja").number(1234567) == "1,234,567"
+    assert Localiser("en").size(3 * 1024 * 1024) == "3 MB"
+    assert Localiser("ja").gettext("Sign in") == "サインイン"
+    assert Localiser("en").gettext("Hello %(name)s", name="世界") == "Hello 世界"
+
+
+@pytest.mark.parametrize("hostile", [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "[link](javascript:alert(1))",
+    "[link](JaVaScRiPt:alert(1))",
+    "[x][r]\n\n[r]: javascript:alert(1)",
+    "<a href=\"https://example.org\" onclick=\"alert(1)\">a</a>",
+    "![img](https://example.org/tracker.png)",
+    "<svg onload=alert(1)>",
+    "<iframe src=https://example.org></iframe>",
+    "[data](data:text/html;base64,PHNjcmlwdD4=)",
+    "\ue0001\ue001 forged marker",
+    "<style>body{display:none}</style><p style=\"color:red\">x</p>",
+])
+def test_markdown_from_models_and_documents_cannot_carry_script(hostile):
+    html = render_answer(hostile, sources=3)
+    elements = parsed(html)
+    assert {tag for tag, _ in elements} <= {"p", "a", "code", "em", "strong"}, html
+    for tag, attributes in elements:
+        assert not any(name.startswith("on") or name in ("src", "style") for name in attributes), html
+        href = attributes.get("href")
+        assert href is None or href.startswith(("https://", "#cite-")), html
+    assert "\ue000" not in html and 'class="cite"' not in html  # a forged marker stays text
+
+
+class _Elements(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.found: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.found.append((tag, dict(attrs)))
+
+
+def parsed(html: str) -> list[tuple[str, dict]]:
+    parser = _Elements()
+    parser.feed(html)
+    return parser.found
+
+
+def test_markdown_citations_tables_and_direction():
+    html = render_answer("**Bold** [1] and [7]\n\n| a |\n|---|\n| b |\n\nمرحبا [2]\n\n`[1]`", sources=2)
+    assert '<strong>Bold</strong> <a href="#cite-1" class="cite" data-cite="1">[1]</a> and [7]' in html
+    assert '<p dir="auto">مرحبا <a href="#cite-2" class="cite" data-cite="2">[2]</a></p>' in html
+    assert "<table>" in html and '<td dir="auto">b</td>' in html
+    assert render_answer("see [1]", sources=0) == '<p dir="auto">see [1]</p>\n'
+    assert 'rel="noopener noreferrer nofollow"' in render_answer("[site](https://example.org)")
