@@ -56,7 +56,7 @@ lock: $(VENV)/.installed-test
 # the new empty entries; tests/test_ui_i18n.py fails while any is missing).
 i18n: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --project shuken -o build/messages.pot .
-	$(BIN)/pybabel update -i build/messages.pot -d src/shuken/web/locale -l ja --no-fuzzy-matching --no-wrap
+	$(BIN)/pybabel update -i build/messages.pot -d src/shuken/web/locale -l ja --no-fuzzy-matching --no-wrap --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) .pytest_cache

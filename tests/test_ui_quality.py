@@ -62,10 +62,10 @@ def test_every_main_page_passes_axe_and_stays_under_the_asset_budget(chromium, u
             total = sum(sizes.values())
             assert 0 < total < ASSET_BUDGET, (url, sizes)
             assert all(u.startswith(ui_server.root_url) for u in sizes), "a page loaded something from elsewhere"
-            if url == "/signin":
-                anonymous.close()
             name = url.strip("/").replace("/", "-") or "start"
             screenshot(target, f"{language}-{re.sub(r'[^a-z0-9-]', '', name)}")
+            if url == "/signin":
+                anonymous.close()
     finally:
         context.close()
 
