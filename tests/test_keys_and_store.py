@@ -123,3 +123,28 @@ def test_password_sign_in_is_audited_and_locks_after_repeated_failures(services)
     assert [r["details"]["reason"] for r in services.audit.rows("other") if r["action"] == "login"] == [
         "not a member of this workspace"]
     assert services.audit.verify("default").ok
+
+
+def test_web_sessions_end_on_sign_out_new_password_and_removal(services):
+    from shuken.errors import Unauthorized
+
+    password = "correct horse battery staple"
+    services.directory.create_user(OPERATOR, "browser@example.org", "member", password=password)
+    token = services.sessions.sign_in("default", "browser@example.org", password)
+    viewer = services.sessions.resolve(token)
+    assert (viewer.subject.role, viewer.email) == ("member", "browser@example.org") and len(viewer.csrf_token) > 30
+    # Only the token's hash is stored.
+    assert token not in {row[0] for row in services.db.engine.connect().exec_driver_sql(
+        "SELECT token_hash FROM web_sessions")}
+    services.directory.set_role(OPERATOR, "browser@example.org", "viewer")
+    assert services.sessions.resolve(token).subject.role == "viewer"  # the role is read on every request
+
+    services.directory.set_password("browser@example.org", "another long password")
+    with pytest.raises(Unauthorized):
+        services.sessions.resolve(token)
+    token = services.sessions.sign_in("default", "browser@example.org", "another long password")
+    services.directory.remove_member(OPERATOR, "browser@example.org")
+    with pytest.raises(Unauthorized):
+        services.sessions.resolve(token)
+    with pytest.raises(Unauthorized):
+        services.sessions.resolve("not-a-token")

@@ -22,7 +22,7 @@ from shuken.governance.events import EventBus
 from shuken.governance.identity import ROLES, Subject
 from shuken.governance.policy import WorkspacePolicy
 from shuken.store import Database
-from shuken.store.tables import GroupMemberRow, MembershipRow, UserRow, WorkspaceRow
+from shuken.store.tables import GroupMemberRow, MembershipRow, UserRow, WebSessionRow, WorkspaceRow
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -314,6 +314,8 @@ class Directory:
                 raise NotFound(f"No user {email}.", param="email", code="user_not_found")
             user.password_hash = self._hash_password(password)
             user.failed_logins, user.locked_until = 0, None
+            # A new password signs the user out of every browser (the old one may be why it was changed).
+            session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == user.id))
 
     def check_password(self, workspace: str, email: str, password: str) -> Subject:
         """Sign-in: the user's Subject in the workspace, or Unauthorized. Every attempt in an existing workspace is

@@ -30,7 +30,7 @@ from shuken.knowledge.service import KnowledgeService
 from shuken.store import Database
 from shuken.store.tables import (
     ApiKeyRow, AuditContentRow, CollectionRow, ConversationMessageRow, ConversationRow, DocumentRow,
-    GroupMemberRow, IngestJobFileRow, IngestJobRow, MembershipRow, TrainingRecordRow, UserRow,
+    GroupMemberRow, IngestJobFileRow, IngestJobRow, MembershipRow, TrainingRecordRow, UserRow, WebSessionRow,
 )
 
 ERASED_NAME = "erased user"
@@ -272,6 +272,8 @@ class ErasureService:
                                             details={"reason": "erasure"}), session)
         session.execute(delete(GroupMemberRow).where(GroupMemberRow.workspace == workspace,
                                                      GroupMemberRow.user_id == user_id))
+        session.execute(delete(WebSessionRow).where(WebSessionRow.workspace == workspace,  # signed out at once
+                                                    WebSessionRow.user_id == user_id))
         memberships = session.execute(delete(MembershipRow).where(MembershipRow.workspace == workspace,
                                                                   MembershipRow.user_id == user_id)).rowcount
         return {"conversations": purge.conversations, "messages": purge.messages, "documents": purge.documents,

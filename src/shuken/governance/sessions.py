@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from shuken.errors import Unauthorized
 from shuken.governance import events as ev
@@ -98,9 +98,3 @@ class SessionService:
             self.bus.emit(ev.SignedOut(workspace=row.workspace, actor=actor, resource=actor), session)
             session.delete(row)
 
-    def end_all(self, user_id: int) -> int:
-        """Sign a user out everywhere (after a password change or erasure)."""
-        with self.db.session() as session:
-            ended = session.scalars(select(WebSessionRow.token_hash).where(WebSessionRow.user_id == user_id)).all()
-            session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == user_id))
-            return len(ended)

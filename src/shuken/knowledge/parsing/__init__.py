@@ -117,6 +117,7 @@ def parse_file(path: Path, name: str | None = None) -> ParsedDocument:
     cls = parser_classes().get(suffix)
     if cls is None:
         raise DocumentParseError(
-            f"{path.name}: unsupported file type {suffix or '(none)'}; supported: {', '.join(supported_suffixes())}"
+            f"{Path(name or path.name).name}: unsupported file type {suffix or '(none)'}; supported: "
+            f"{', '.join(supported_suffixes())}"
         )
     return cls().parse(path)
