@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import text
 
@@ -126,8 +128,6 @@ def test_password_sign_in_is_audited_and_locks_after_repeated_failures(services)
 
 
 def test_web_sessions_end_on_sign_out_new_password_and_removal(services):
-    from shuken.errors import Unauthorized
-
     password = "correct horse battery staple"
     services.directory.create_user(OPERATOR, "browser@example.org", "member", password=password)
     token = services.sessions.sign_in("default", "browser@example.org", password)
@@ -144,7 +144,32 @@ def test_web_sessions_end_on_sign_out_new_password_and_removal(services):
         services.sessions.resolve(token)
     token = services.sessions.sign_in("default", "browser@example.org", "another long password")
     services.directory.remove_member(OPERATOR, "browser@example.org")
+    services.directory.create_user(OPERATOR, "browser@example.org", "member")  # re-added: the old session stays dead
     with pytest.raises(Unauthorized):
         services.sessions.resolve(token)
     with pytest.raises(Unauthorized):
         services.sessions.resolve("not-a-token")
+
+    token = services.sessions.sign_in("default", "browser@example.org", "another long password")
+    services.sessions.sign_out(token)
+    with pytest.raises(Unauthorized):
+        services.sessions.resolve(token)
+    assert services.db.engine.connect().exec_driver_sql("SELECT count(*) FROM web_sessions").scalar() == 0
+
+
+@pytest.mark.parametrize("idle, absolute", [(timedelta(milliseconds=300), timedelta(hours=1)),
+                                            (timedelta(hours=1), timedelta(milliseconds=300))])
+def test_web_sessions_expire_when_idle_and_absolutely(services, idle, absolute):
+    import time
+
+    from shuken.governance.sessions import SessionService
+
+    sessions = SessionService(services.db, services.directory, services.bus, idle=idle, absolute=absolute)
+    services.directory.create_user(OPERATOR, "idle@example.org", "member", password="correct horse battery")
+    token = sessions.sign_in("default", "idle@example.org", "correct horse battery")
+    assert sessions.resolve(token).email == "idle@example.org"
+    time.sleep(0.4)
+    with pytest.raises(Unauthorized):
+        sessions.resolve(token)
+    # The ended session's row is gone, not just refused.
+    assert services.db.engine.connect().exec_driver_sql("SELECT count(*) FROM web_sessions").scalar() == 0

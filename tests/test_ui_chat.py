@@ -98,8 +98,9 @@ def test_repeated_failures_lock_the_account_and_every_attempt_is_audited(page, u
     page.locator("input[name=email]").fill(email)
     page.locator("input[name=password]").fill(PASSWORD)  # the right one, too late
     page.locator("form[action='/signin'] button[type=submit]").click()
-    assert "locked" in page.locator(".alert.error").inner_text()
     assert "shuken_session" not in {c["name"] for c in page.context.cookies()}
+    # The page says the same for a locked account as for a wrong password: it does not reveal who exists.
+    assert "unknown user or wrong password" in page.locator(".alert.error").inner_text()
     user_id = database_rows(ui_server, "SELECT id FROM users WHERE email = ?", email)[0][0]
     with admin_api(ui_server) as api:
         records = api.get("/v1/admin/audit", params={"action": "login"}).json()["data"]
@@ -139,9 +140,17 @@ def test_chat_streams_markdown_and_keeps_the_conversation(page, ui_server):
     answer.get_by_role("button", name="Regenerate").click()
     page.wait_for_selector("li.message.assistant.streaming", timeout=10_000)
     wait_for_answer(page)
-    roles = [r for (r,) in database_rows(ui_server, "SELECT role FROM conversation_messages WHERE "
-                                                    "conversation_id = ? ORDER BY id", conversation)]
-    assert roles == ["user", "assistant"]
+    stored = database_rows(ui_server, "SELECT role, content FROM conversation_messages WHERE "
+                                      "conversation_id = ? ORDER BY id", conversation)
+    assert [role for role, _ in stored] == ["user", "assistant"]
+    assert page.locator("button.regenerate").count() == 1  # only the newest answer offers it
+    # A regeneration that cannot start (unknown model) keeps the answer there was.
+    refused = page.request.post(f"{ui_server.root_url}/ui/api/conversations/{conversation}/turns",
+                                data=json.dumps({"content": None, "model": "no-such-model"}),
+                                headers={"Content-Type": "application/json", "X-CSRF-Token": csrf_token(page)})
+    assert refused.status == 404, refused.text()
+    assert database_rows(ui_server, "SELECT role, content FROM conversation_messages WHERE "
+                                    "conversation_id = ? ORDER BY id", conversation) == stored
     screenshot(page, "chat-answer")
 
 
@@ -153,9 +162,12 @@ def test_stop_keeps_the_partial_answer_marked_stopped(page, ui_server):
                            " return m && m.textContent.length > 20; }", timeout=60_000)
     page.get_by_role("button", name="Stop").click()
     page.wait_for_selector("li.message.assistant.stopped", timeout=10_000)
-    time.sleep(0.5)
-    rows = database_rows(ui_server, "SELECT content, stopped FROM conversation_messages WHERE role = 'assistant' "
-                                    "ORDER BY id DESC LIMIT 1")
+    conversation = int(page.url.rsplit("/", 1)[1])
+    deadline = time.monotonic() + 10
+    while not (rows := database_rows(ui_server, "SELECT content, stopped FROM conversation_messages WHERE "
+                                                "conversation_id = ? AND role = 'assistant'", conversation)):
+        assert time.monotonic() < deadline, "the stopped answer was not stored"
+        time.sleep(0.1)
     content, stopped = rows[0]
     assert stopped == 1 and len(content) > 20
     page.reload()  # stored: the stopped answer is there after a reload, marked
@@ -256,6 +268,14 @@ def test_conversations_are_renamed_deleted_and_private(page, ui_server, chromium
     assert database_rows(ui_server, "SELECT count(*) FROM conversations WHERE id = ?", conversation) == [(0,)]
     assert database_rows(ui_server, "SELECT count(*) FROM conversation_messages WHERE conversation_id = ?",
                          conversation) == [(0,)]
+
+
+def test_audited_downloads_refuse_requests_from_other_sites(page, ui_server):
+    sign_in(page, ui_server.root_url, "admin@localhost", ui_server.admin_password)
+    for path in ("/admin/audit/export?format=csv", "/admin/compliance-report"):
+        cross = page.request.get(f"{ui_server.root_url}{path}", headers={"Sec-Fetch-Site": "cross-site"})
+        assert cross.status == 403, path
+        assert page.request.get(f"{ui_server.root_url}{path}", headers={"Sec-Fetch-Site": "same-origin"}).ok
 
 
 def test_state_changes_need_the_session_token_and_our_origin(page, ui_server):

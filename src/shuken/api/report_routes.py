@@ -14,7 +14,7 @@ from shuken.governance import compliance, doctor
 router = APIRouter(prefix="/v1/admin")
 
 
-def _server(request: Request) -> dict:
+def server_address(request: Request) -> dict:
     """The address this server was started on (`shuken serve --host` may differ from the services' settings)."""
     settings = request.app.state.gateway.settings
     return {"listen": (settings.host, settings.port), "explicit_host": "host" in settings.model_fields_set}
@@ -27,7 +27,7 @@ async def compliance_report(request: Request, subject: Caller, format: str = "ht
         raise InvalidRequest("format must be html or json.", param="format")
     services = request.app.state.services
     report = await run_in_threadpool(lambda: compliance.build_report(services, subject, fmt=format,
-                                                                     verify_models=verify_models, **_server(request)))
+                                                                     verify_models=verify_models, **server_address(request)))
     if format == "json":
         return report
     html = await run_in_threadpool(compliance.render_html, report)
@@ -39,5 +39,5 @@ async def compliance_report(request: Request, subject: Caller, format: str = "ht
 async def sovereignty(request: Request, subject: Caller, verify_models: bool = False):
     services = request.app.state.services
     report = await run_in_threadpool(lambda: doctor.gather_for(services, subject, verify_models=verify_models,
-                                                               **_server(request)))
+                                                               **server_address(request)))
     return report.as_dict()

@@ -98,12 +98,14 @@ class ConversationService:
 
     # -- turns ----------------------------------------------------------------------------------------------
     def begin_turn(self, subject: Subject, conversation_id: int, text: str | None, model: str,
-                   collections: list[str]) -> list[dict]:
-        """Record the user's message (None: regenerate the last answer, which is removed) and the choices made;
-        return the messages to send to the model."""
+                   collections: list[str]) -> tuple[list[dict], int | None]:
+        """Record the user's message and the choices made, and return the messages to send to the model. With
+        `text` None the last answer is regenerated: it stays stored until the new one replaces it (its id is
+        returned), so a regeneration that fails to start loses nothing."""
         with self.db.session() as session:
             row = self._own(session, subject, conversation_id)
             row.model, row.collections, row.updated_at = model, collections, _now()
+            replaces = None
             if text is None:
                 last = session.scalar(select(ConversationMessageRow).where(
                     ConversationMessageRow.conversation_id == row.id).order_by(ConversationMessageRow.id.desc())
@@ -111,8 +113,7 @@ class ConversationService:
                 if last is None:
                     raise InvalidRequest("There is nothing to regenerate yet.", code="nothing_to_regenerate")
                 if last.role == "assistant":
-                    session.delete(last)
-                    session.flush()
+                    replaces = last.id
             else:
                 text = text.strip()
                 if not text:
@@ -126,22 +127,25 @@ class ConversationService:
                     row.title = title_from(text)
                 session.flush()
             history = session.scalars(select(ConversationMessageRow).where(
-                ConversationMessageRow.conversation_id == row.id)
+                ConversationMessageRow.conversation_id == row.id, ConversationMessageRow.id != replaces)
                 .order_by(ConversationMessageRow.id.desc()).limit(HISTORY_MESSAGES)).all()
             messages = [{"role": m.role, "content": m.content} for m in reversed(history)]
             if not messages or messages[-1]["role"] != "user":
                 raise InvalidRequest("There is no question to answer.", code="nothing_to_regenerate")
-            return messages
+            return messages, replaces
 
     def finish_turn(self, subject: Subject, conversation_id: int, content: str, model: str,
-                    citations: list[dict], stopped: bool) -> tuple[dict, dict] | None:
-        """Store the answer (also a stopped or partial one, so what the user saw is kept): the message and its
-        conversation, or None if the conversation was deleted meanwhile."""
+                    citations: list[dict], stopped: bool, replaces: int | None = None) -> tuple[dict, dict] | None:
+        """Store the answer (also a stopped or partial one, so what the user saw is kept), in place of the
+        regenerated one if any: the message and its conversation, or None if the conversation is gone."""
         with self.db.session() as session:
             try:
                 row = self._own(session, subject, conversation_id)
             except NotFound:
                 return None
+            if replaces is not None:
+                session.execute(delete(ConversationMessageRow).where(
+                    ConversationMessageRow.id == replaces, ConversationMessageRow.conversation_id == row.id))
             message = ConversationMessageRow(conversation_id=row.id, role="assistant", content=content, model=model,
                                              citations=citations, stopped=stopped, created_at=_now())
             session.add(message)

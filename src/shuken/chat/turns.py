@@ -1,5 +1,5 @@
 """One turn of the web chat: record the question, generate the answer through the governed path, and turn
-the OpenAI stream into small UI events (sanitised HTML of the answer so far, then the stored message).
+the OpenAI stream into small events for the page (the answer's text so far, then the stored message).
 
 The answer is stored whatever happens: finished, failed, or stopped by the user (then marked stopped), so
 the conversation shows afterwards exactly what the user saw.
@@ -13,14 +13,14 @@ import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
+import anyio
+
 from shuken.chat.conversations import ConversationService
 from shuken.chat.serve import governed_generation
 from shuken.gateway.schemas import ChatCompletionRequest, ChatMessage, KnowledgeOptions
 from shuken.governance.identity import Subject
-from shuken.web.markdown import render_answer
 
-UPDATE_EVERY = 0.06  # seconds between re-rendered updates: smooth to read, cheap to send
-STREAMING_SOURCES = 99  # while streaming, every [n] that survived the citation filter is a real source
+UPDATE_EVERY = 0.06  # seconds between updates: smooth to read, cheap to send
 
 
 @dataclass
@@ -50,8 +50,11 @@ def _absorb(state: TurnState, payload: dict) -> None:
         state.text += (choice.get("delta") or {}).get("content") or ""
 
 
-def event_line(event: dict) -> bytes:
-    return (json.dumps(event, ensure_ascii=False) + "\n").encode("utf-8")
+def stored_text(state: TurnState) -> str:
+    """What is kept of an answer: its text, and the error that cut it short if one did."""
+    if state.error:
+        return f"{state.text}\n\n⚠ {state.error}" if state.text else f"⚠ {state.error}"
+    return state.text
 
 
 class ChatTurns:
@@ -61,22 +64,21 @@ class ChatTurns:
         self.conversations = conversations
 
     async def start(self, subject: Subject, conversation_id: int, text: str | None, model: str,
-                    collections: list[str]) -> AsyncIterator[bytes]:
-        """Validate and begin the turn (errors raise here, before any byte is sent), then return the stream
-        of newline-delimited JSON events: {"type": "delta", "html"}, then {"type": "done", "message"}."""
-        messages = await asyncio.to_thread(self.conversations.begin_turn, subject, conversation_id, text, model,
-                                           collections)
+                    collections: list[str]) -> AsyncIterator[dict]:
+        """Validate and begin the turn (errors raise here, before anything is sent), then return the events:
+        {"type": "delta", "text", "grounded"} as the answer grows, then {"type": "done", "message", ...}."""
+        messages, replaces = await asyncio.to_thread(self.conversations.begin_turn, subject, conversation_id, text,
+                                                     model, collections)
         body = ChatCompletionRequest(
             model=model, stream=True, messages=[ChatMessage.model_validate(m) for m in messages],
             knowledge=KnowledgeOptions(collections=collections) if collections else None)
         work = await governed_generation(self.services, self.gateway, subject, body, "chat")
         sse = await work
-        return self._events(subject, conversation_id, sse, TurnState(model=model), bool(collections))
+        return self._events(subject, conversation_id, sse, TurnState(model=model), bool(collections), replaces)
 
-    async def _events(self, subject: Subject, conversation_id: int, sse, state: TurnState,
-                      grounded: bool) -> AsyncIterator[bytes]:
-        stored = False
-        sources = STREAMING_SOURCES if grounded else 0
+    async def _events(self, subject: Subject, conversation_id: int, sse, state: TurnState, grounded: bool,
+                      replaces: int | None) -> AsyncIterator[dict]:
+        stored, stopped = None, True
         last_update = 0.0
         try:
             async for raw in sse:
@@ -86,24 +88,15 @@ class ChatTurns:
                 now = time.monotonic()
                 if state.text and now - last_update >= UPDATE_EVERY:
                     last_update = now
-                    yield event_line({"type": "delta", "html": render_answer(state.text, sources)})
-            stored_turn = await asyncio.to_thread(
-                self.conversations.finish_turn, subject, conversation_id, self._stored_text(state), state.model,
-                state.citations, False)
-            stored = True
-            message, conversation = stored_turn or (None, None)
-            yield event_line({"type": "done", "error": state.error, "conversation": conversation,
-                              "message": message and {**message, "html": render_answer(message["content"],
-                                                                                        len(state.citations))}})
+                    yield {"type": "delta", "text": state.text, "grounded": grounded}
+            stopped = False
         finally:
-            if not stored:
-                # Stopped by the user (the request was cancelled): keep what they saw. Synchronous on purpose:
-                # a cancelled task cannot await, and this is one small insert.
-                self.conversations.finish_turn(subject, conversation_id, state.text, state.model, state.citations,
-                                               True)
-
-    @staticmethod
-    def _stored_text(state: TurnState) -> str:
-        if state.error and not state.text:
-            return f"⚠ {state.error}"
-        return state.text
+            # Also when the user stopped the answer (this task is being cancelled): shielded, so the partial
+            # answer is stored and the generation's slot freed before the cancellation goes on.
+            with anyio.CancelScope(shield=True):
+                await sse.aclose()
+                stored = await anyio.to_thread.run_sync(
+                    lambda: self.conversations.finish_turn(subject, conversation_id, stored_text(state), state.model,
+                                                           state.citations, stopped, replaces))
+        message, conversation = stored or (None, None)
+        yield {"type": "done", "error": state.error, "conversation": conversation, "message": message}

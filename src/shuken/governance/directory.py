@@ -65,6 +65,7 @@ class Directory:
         self.db = db
         self.bus = bus
         self.hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+        self._dummy_hash: str | None = None
 
     # -- workspaces -----------------------------------------------------------------------------------------
     def create_workspace(self, slug: str, display_name: str = "", actor: str = "operator") -> dict:
@@ -171,6 +172,9 @@ class Directory:
             self._check_owner_change(subject, membership.role, session, subject.workspace)
             session.execute(delete(GroupMemberRow).where(GroupMemberRow.workspace == subject.workspace,
                                                          GroupMemberRow.user_id == user.id))
+            # Signed out of this workspace at once: re-adding them later must not revive an old browser session.
+            session.execute(delete(WebSessionRow).where(WebSessionRow.workspace == subject.workspace,
+                                                        WebSessionRow.user_id == user.id))
             session.delete(membership)
             self.bus.emit(ev.RoleChanged(workspace=subject.workspace, actor=subject.actor,
                                          resource=f"user:{user.id}", details={"role": None}), session)
@@ -317,16 +321,27 @@ class Directory:
             # A new password signs the user out of every browser (the old one may be why it was changed).
             session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == user.id))
 
+    def _spend_a_verification(self, password: str) -> None:
+        if self._dummy_hash is None:
+            self._dummy_hash = self.hasher.hash("no account has this password")
+        try:
+            self.hasher.verify(self._dummy_hash, password)
+        except (VerificationError, InvalidHashError):
+            pass
+
     def check_password(self, workspace: str, email: str, password: str) -> Subject:
         """Sign-in: the user's Subject in the workspace, or Unauthorized. Every attempt in an existing workspace is
         audited (and committed, failures too); repeated failures lock the account for a while."""
         locked = "account locked after repeated failures"
         with self.db.session() as session:
             if session.get(WorkspaceRow, workspace) is None:
+                self._spend_a_verification(password)
                 raise Unauthorized("Sign-in failed: unknown user or wrong password.", code="invalid_credentials")
             user = session.scalar(select(UserRow).where(UserRow.email == (email or "").strip().lower()))
             now = _now()
             ok, reason = False, "unknown user or wrong password"
+            if user is None or not user.password_hash:
+                self._spend_a_verification(password)  # as slow as a real check: timing tells nobody who exists
             if user is not None and user.locked_until and user.locked_until > now:
                 reason = locked
             elif user is not None and user.password_hash and user.disabled_at is None:

@@ -64,28 +64,35 @@ class SessionService:
 
     def resolve(self, token: str | None) -> WebSession:
         """The session a cookie names, with the user's current role and groups; Unauthorized if it is unknown,
-        expired, idle too long, or the user lost their membership or was disabled."""
+        expired, idle too long, or the user lost their membership or was disabled (the row is then deleted)."""
         if not token:
             raise Unauthorized("Please sign in.", code="not_signed_in")
         now = _now()
+        ended: Unauthorized | None = None
         with self.db.session() as session:
             row = session.get(WebSessionRow, _hash(token))
-            if row is None or row.expires_at <= now or row.last_seen_at + self.idle <= now:
-                if row is not None:
-                    session.delete(row)
+            if row is None:
                 raise Unauthorized("Your session has ended; please sign in again.", code="session_expired")
             user = session.get(UserRow, row.user_id)
-            if user is None or user.disabled_at is not None:
-                session.delete(row)
-                raise Unauthorized("This account is disabled.", code="session_expired")
-            try:
-                subject = self.directory.subject_for(session, row.workspace, row.user_id)
-            except Unauthorized:
-                session.delete(row)
-                raise
-            if now - row.last_seen_at >= TOUCH_EVERY:
-                row.last_seen_at = now
-            return WebSession(subject, row.csrf_token, user.email, user.display_name or user.email, row.expires_at)
+            if row.expires_at <= now or row.last_seen_at + self.idle <= now:
+                ended = Unauthorized("Your session has ended; please sign in again.", code="session_expired")
+            elif user is None or user.disabled_at is not None:
+                ended = Unauthorized("This account is disabled.", code="session_expired")
+            else:
+                try:
+                    subject = self.directory.subject_for(session, row.workspace, row.user_id)
+                except Unauthorized as exc:
+                    ended = exc
+            if ended is not None:
+                session.delete(row)  # committed as the block ends normally; the error is raised after it
+            else:
+                if now - row.last_seen_at >= TOUCH_EVERY:
+                    row.last_seen_at = now
+                viewer = WebSession(subject, row.csrf_token, user.email, user.display_name or user.email,
+                                    row.expires_at)
+        if ended is not None:
+            raise ended
+        return viewer
 
     def sign_out(self, token: str | None) -> None:
         if not token:

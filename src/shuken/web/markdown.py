@@ -21,7 +21,8 @@ ALLOWED_TAGS = {
     "p", "br", "hr", "em", "strong", "del", "code", "pre", "blockquote", "ul", "ol", "li", "a",
     "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td",
 }
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"align"}, "td": {"align"}}
+# No free-text attributes (e.g. a link title): citation markers must only ever land in text.
+ALLOWED_ATTRIBUTES = {"*": set(), "a": {"href"}, "ol": {"start"}, "th": {"align"}, "td": {"align"}}
 # Private-use characters mark citations through Markdown and the sanitiser; any in the input are removed first.
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _PRIVATE = re.compile(f"[{_OPEN}{_CLOSE}]")

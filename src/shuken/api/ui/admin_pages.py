@@ -8,6 +8,7 @@ from typing import Annotated, get_args
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
+from shuken.api.report_routes import server_address
 from shuken.api.ui.web import Guarded, Viewer, render, require_page
 from shuken.errors import InvalidRequest, NotFound, ShukenError
 from shuken.governance import doctor
@@ -45,13 +46,6 @@ def _whole_number(text: str, param: str) -> int | None:
         return int(text)
     except ValueError:
         raise InvalidRequest(f"{param} must be a whole number (or empty).", param=param) from None
-
-
-def server_address(request: Request) -> dict:
-    """Where this server listens (`shuken serve --host` may differ from the services' settings), as the doctor
-    needs it; the same facts report_routes hands it."""
-    settings = request.app.state.gateway.settings
-    return {"listen": (settings.host, settings.port), "explicit_host": "host" in settings.model_fields_set}
 
 
 # -- overview ---------------------------------------------------------------------------------------------

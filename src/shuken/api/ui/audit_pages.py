@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from shuken.api.ui.admin_pages import server_address
-from shuken.api.ui.web import Viewer, render, require_page
+from shuken.api.ui.web import Viewer, render, require_page, same_site_only
 from shuken.errors import InvalidRequest
 from shuken.governance import compliance
 from shuken.governance import events as ev
@@ -56,7 +56,7 @@ def audit(request: Request, viewer: Viewer, action: str = "", actor: str = "", s
                   exports=exports, filtered=bool(active), error=error)
 
 
-@router.get("/audit/export")
+@router.get("/audit/export", dependencies=[Depends(same_site_only)])
 async def export(request: Request, viewer: Viewer, format: str = "jsonl", since: str = ""):
     """The same audited export as GET /v1/admin/audit/export: the download itself becomes an audit record."""
     require_page(viewer, "audit:read")
@@ -69,7 +69,7 @@ async def export(request: Request, viewer: Viewer, format: str = "jsonl", since:
     return _attachment(text, media, f"audit-{viewer.subject.workspace}.{format}")
 
 
-@router.get("/compliance-report")
+@router.get("/compliance-report", dependencies=[Depends(same_site_only)])
 async def compliance_report(request: Request, viewer: Viewer, format: str = "html"):
     """The regulator's report, as GET /v1/admin/compliance-report builds it (models are not re-hashed here:
     that takes seconds per GB; `shuken compliance report` does it)."""

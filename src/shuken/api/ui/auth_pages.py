@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from shuken.api.ui.web import (
-    LANGUAGE_COOKIE, SESSION_COOKIE, SIGNIN_COOKIE, Guarded, current_session, new_signin_token, render,
+    LANGUAGE_COOKIE, SESSION_COOKIE, SIGNIN_COOKIE, csrf_protected, current_session, new_signin_token, render,
     safe_next, set_cookie, signin_csrf,
 )
 from shuken.errors import ShukenError, Unauthorized
@@ -29,11 +29,12 @@ async def front_door(request: Request):
     return RedirectResponse("/chat", status_code=303)
 
 
-def _signin_page(request: Request, status: int = 200, error: str | None = None, email: str = "",
-                 workspace: str = DEFAULT_WORKSPACE):
+def _signin_page(request: Request, status: int = 200, failed: bool = False, email: str = "",
+                 workspace: str = DEFAULT_WORKSPACE, next: str | None = None):
     token = new_signin_token()
-    response = render(request, "signin.html.j2", status=status, signin_token=token, error=error, email=email,
-                      workspace=workspace, next=safe_next(request.query_params.get("next")))
+    response = render(request, "signin.html.j2", status=status, signin_token=token, failed=failed, email=email,
+                      workspace=workspace, next=safe_next(next or request.query_params.get("next")))
+    response.headers["Cache-Control"] = "no-store"
     set_cookie(request, response, SIGNIN_COOKIE, token, max_age=3600)
     return response
 
@@ -49,9 +50,11 @@ async def signin(request: Request, email: Annotated[str, Form()] = "", password:
     sessions = request.app.state.services.sessions
     try:
         token = await run_in_threadpool(sessions.sign_in, workspace.strip() or DEFAULT_WORKSPACE, email, password)
-    except Unauthorized as exc:
-        return _signin_page(request, status=401, email=email, workspace=workspace,
-                            error="locked" if exc.code == "account_locked" else "invalid")
+    except Unauthorized:
+        # One message for every failure, locked accounts included: the page must not tell who has an account.
+        return _signin_page(request, status=401, failed=True, email=email, workspace=workspace, next=next)
+    # A sign-in replaces whatever session this browser had (no two sessions behind one cookie jar).
+    await run_in_threadpool(sessions.sign_out, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse(safe_next(next), status_code=303)
     set_cookie(request, response, SESSION_COOKIE, token)
     response.delete_cookie(SIGNIN_COOKIE, path="/")
@@ -59,8 +62,15 @@ async def signin(request: Request, email: Annotated[str, Form()] = "", password:
 
 
 @router.post("/signout")
-async def signout(request: Request, _viewer: Guarded):
-    await run_in_threadpool(request.app.state.services.sessions.sign_out, request.cookies.get(SESSION_COOKIE))
+async def signout(request: Request):
+    """Ends the session if the form carries its token; a session that has already ended just goes to sign-in."""
+    try:
+        await csrf_protected(request, await current_session(request))
+    except ShukenError as exc:
+        if exc.status == 403:
+            raise
+    else:
+        await run_in_threadpool(request.app.state.services.sessions.sign_out, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

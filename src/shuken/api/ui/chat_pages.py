@@ -3,6 +3,8 @@ Routes parse and shape; conversations, generation and consent are the services'.
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
@@ -14,6 +16,7 @@ from shuken.web.markdown import render_answer
 
 router = APIRouter(include_in_schema=False)
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+STREAMING_SOURCES = 99
 
 
 def _services(request: Request):
@@ -97,7 +100,20 @@ async def take_turn(conversation_id: int, body: Turn, request: Request, viewer: 
     stored message. Closing the request (the Stop button) stops generation; the partial answer is kept."""
     events = await request.app.state.chat.start(viewer.subject, conversation_id, body.content, body.model,
                                                 body.collections)
-    return StreamingResponse(events, media_type="application/x-ndjson", headers=STREAM_HEADERS)
+    return StreamingResponse(_as_lines(events), media_type="application/x-ndjson", headers=STREAM_HEADERS)
+
+
+async def _as_lines(events):
+    """Each event as one JSON line, the answer as sanitised HTML. While streaming every `[n]` is a real
+    source (the citation filter dropped the others), so each is linked; the final message knows the count."""
+    async for event in events:
+        if event["type"] == "delta":
+            sources = STREAMING_SOURCES if event["grounded"] else 0
+            line = {"type": "delta", "html": render_answer(event["text"], sources)}
+        else:
+            message = event["message"]
+            line = {**event, "message": message and _shown_message(message)}
+        yield (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 @router.post(f"{API_PREFIX}/consent")

@@ -74,22 +74,32 @@ async def current_session(request: Request) -> WebSession:
 
 
 def _same_origin(request: Request) -> bool:
+    """Browsers send Origin on every cross-site POST (and Sec-Fetch-Site); a client sending neither is not a
+    browser acting for someone else, and still needs the token."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        # Browsers send Origin on every cross-site POST; Sec-Fetch-Site is the fallback signal.
-        return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none") and origin is None
-    ours = urlsplit(str(request.base_url))
-    theirs = urlsplit(origin)
+    if origin is None:
+        return True
+    ours, theirs = urlsplit(str(request.base_url)), urlsplit(origin)
     return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
+
+
+async def same_site_only(request: Request) -> None:
+    """For downloads that are recorded in the audit log (GET, so a plain link works): refused when another
+    site makes the browser ask, so nobody can write "exported" records into the chain with a link."""
+    if not _same_origin(request):
+        raise Forbidden("This download must be started from Shuken's own pages.", code="cross_site")
 
 
 async def _submitted_token(request: Request) -> str:
     header = request.headers.get("x-csrf-token")
     if header:
         return header
-    if request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded",
-                                                           "multipart/form-data")):
-        form = await request.form()  # cached on the request; the route reads the same form
+    # Only small HTML forms carry the token in the body. A multipart upload must send the header: parsing its
+    # body here would spool files to disk before the route has checked their size and count.
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        form = await request.form(max_files=0, max_fields=200)  # cached; the route reads the same form
         value = form.get("csrf_token")
         return value if isinstance(value, str) else ""
     return ""
@@ -132,7 +142,11 @@ def render(request: Request, template: str, status: int = 200, **context) -> HTM
         request=request, path=request.url.path, viewer=viewer, csrf_token=viewer.csrf_token if viewer else "",
         _=loc.gettext, ngettext=loc.ngettext, fmt=loc, lang=loc.language, languages=LANGUAGES,
         can=lambda action: can(viewer, action), version=__version__, **context)
-    return HTMLResponse(page, status_code=status)
+    response = HTMLResponse(page, status_code=status)
+    if viewer is not None:
+        # Signed-in pages hold conversations and audit records: not for the Back button of a shared computer.
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def text_direction(language: str | None) -> str:

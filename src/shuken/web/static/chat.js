@@ -99,6 +99,8 @@
       }
       item.append(sources);
     }
+    // Only the newest answer can be regenerated (the server replaces the last one).
+    list.querySelectorAll(".regenerate").forEach((button) => button.remove());
     const actions = element("div", "message-actions");
     const copy = element("button", "copy", text.copy);
     copy.type = "button";
@@ -126,12 +128,20 @@
     return conversationId;
   }
 
+  async function regenerate(item) {
+    // The old answer stays on the page (and stored) until the new one has started.
+    item.hidden = true;
+    const ok = await turn(null);
+    if (ok) item.remove(); else item.hidden = false;
+  }
+
   async function turn(content) {
     showError("");
     const controller = new AbortController();
     setRunning(controller);
     let item = null;
     let done = false;
+    let started = false;
     try {
       const id = await ensureConversation();
       if (content !== null) userMessage(content);
@@ -142,6 +152,7 @@
         body: JSON.stringify(Object.assign({ content }, choices())),
       });
       if (!response.ok) throw new Error(await errorMessage(response));
+      started = true;
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
       let buffer = "";
@@ -174,6 +185,7 @@
     } finally {
       setRunning(null);
     }
+    return started;
   }
 
   function listConversation(conversation) {
@@ -248,8 +260,7 @@
       target.textContent = text.copied;
       setTimeout(() => { target.textContent = text.copy; }, 1500);
     } else if (target.matches("button.regenerate") && !running) {
-      if (item.classList.contains("assistant")) item.remove();
-      turn(null);
+      regenerate(item);
     }
   });
 
