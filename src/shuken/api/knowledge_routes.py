@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile as StarletteUpload
-from starlette.formparsers import MultiPartException
 
 from shuken.api.auth import Caller
-from shuken.errors import InvalidRequest, PayloadTooLarge
+from shuken.api.uploads import submit_multipart
 from shuken.knowledge.retrieval import Mode
 
 router = APIRouter(prefix="/v1")
@@ -58,22 +55,7 @@ def delete_collection(name: str, request: Request, subject: Caller):
 async def upload_documents(name: str, request: Request, subject: Caller):
     """Multipart form, field `files` (repeatable). The body is parsed here, after its declared size has been
     checked, so an oversized upload is refused before it is spooled to disk."""
-    settings = request.app.state.services.settings
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.upload_max_request_bytes:
-        raise PayloadTooLarge(f"The upload is {declared} bytes; one request may carry at most "
-                              f"{settings.upload_max_request_bytes}. Send the files in several requests.",
-                              param="files")
-    try:
-        form = await request.form(max_files=settings.upload_max_files + 1, max_fields=50)
-    except MultiPartException as exc:
-        raise InvalidRequest(f"Malformed multipart upload: {exc.message}", param="files") from None
-    try:
-        files = [item for item in form.getlist("files") if isinstance(item, StarletteUpload)]
-        uploaded = [(f.filename or "", f.file) for f in files]
-        return await run_in_threadpool(_knowledge(request).submit_uploads, subject, name, uploaded)
-    finally:
-        await form.close()
+    return await submit_multipart(request, subject, name)
 
 
 @router.get("/collections/{name}/documents")

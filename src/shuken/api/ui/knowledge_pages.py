@@ -9,12 +9,10 @@ from urllib.parse import quote
 from babel import Locale, UnknownLocaleError
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile as StarletteUpload
-from starlette.formparsers import MultiPartException
 
+from shuken.api.uploads import submit_multipart
 from shuken.api.ui.web import API_PREFIX, Guarded, Viewer, localiser, render, require_page
-from shuken.errors import InvalidRequest, PayloadTooLarge, ShukenError
+from shuken.errors import ShukenError
 
 router = APIRouter(include_in_schema=False)
 
@@ -114,22 +112,7 @@ def original_file(document_id: int, request: Request, viewer: Viewer):
 async def upload_documents(name: str, request: Request, viewer: Guarded):
     """Multipart, field `files` (repeatable), as on /v1: the declared size is checked before the body is
     spooled to disk. The CSRF token comes in the X-CSRF-Token header, so the body is parsed only here."""
-    settings = request.app.state.services.settings
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.upload_max_request_bytes:
-        raise PayloadTooLarge(f"The upload is {declared} bytes; one request may carry at most "
-                              f"{settings.upload_max_request_bytes}. Send the files in several requests.",
-                              param="files")
-    try:
-        form = await request.form(max_files=settings.upload_max_files + 1, max_fields=50)
-    except MultiPartException as exc:
-        raise InvalidRequest(f"Malformed multipart upload: {exc.message}", param="files") from None
-    try:
-        files = [item for item in form.getlist("files") if isinstance(item, StarletteUpload)]
-        uploaded = [(f.filename or "", f.file) for f in files]
-        return await run_in_threadpool(_knowledge(request).submit_uploads, viewer.subject, name, uploaded)
-    finally:
-        await form.close()
+    return await submit_multipart(request, viewer.subject, name)
 
 
 @router.get(f"{API_PREFIX}/jobs/{{job_id}}")
