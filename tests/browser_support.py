@@ -1,10 +1,15 @@
 """Driving Debian's chromium with Playwright for the web UI tests: the launch flags that keep the browser off
-the network, sign-in, screenshots (under the git-ignored test-artifacts/) and the session's CSRF token."""
+the network, pages, sign-in, screenshots (under the git-ignored test-artifacts/), the session's CSRF token,
+the axe-core check, and the owner's API for setting up users, collections and jobs next to the browser."""
 
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from pathlib import Path
+
+import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -14,6 +19,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 LAPTOP = {"width": 1366, "height": 860}
 PHONE = {"width": 390, "height": 844}
+PASSWORD = "correct horse battery staple"  # every user the UI tests create signs in with it
+
+
+def new_page(chromium, viewport=LAPTOP, **context_options):
+    """A page in a fresh browser context: no cookies, no storage."""
+    context = chromium.new_context(viewport=viewport, **{"locale": "en-GB", **context_options})
+    context.set_default_timeout(20_000)
+    return context.new_page()
 
 
 def sign_in(page, root_url: str, email: str, password: str, workspace: str = "default") -> None:
@@ -35,3 +48,36 @@ def screenshot(page, name: str) -> Path:
 def csrf_token(page) -> str:
     """The session's CSRF token, as the pages carry it (for forcing requests the UI would not offer)."""
     return page.locator("input[name=csrf_token]").first.get_attribute("value")
+
+
+def assert_accessible(page) -> None:
+    """No axe-core violations (axe ships inside axe-playwright-python: no network needed)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    assert results.violations_count == 0, f"{page.url}:\n{results.generate_report()}"
+
+
+def owner_api(server) -> httpx.Client:
+    """The bootstrap owner's admin key over real HTTP."""
+    return httpx.Client(base_url=server.root_url, timeout=120, headers={"Authorization": f"Bearer {server.api_key}"})
+
+
+def new_user(server, role: str = "member", groups: tuple[str, ...] = (), email: str | None = None) -> str:
+    """A user of workspace `default` who can sign in with PASSWORD; their e-mail (unique unless given)."""
+    email = email or f"{role}-{uuid.uuid4().hex[:8]}@example.org"
+    with owner_api(server) as api:
+        response = api.post("/v1/admin/users", json={"email": email, "role": role, "groups": list(groups),
+                                                     "password": PASSWORD})
+    assert response.status_code == 201, response.text
+    return email
+
+
+def wait_for_job(api: httpx.Client, job_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = api.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish: {job}")

@@ -86,6 +86,15 @@ class RunningServer:
             self.process.kill()
 
 
+def run_cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`shuken ARGS` in a subprocess on `home`, as an operator runs it next to a server."""
+    env = {**os.environ, "SHUKEN_HOME": str(home), "NO_COLOR": "1"}
+    result = subprocess.run(SHUKEN + list(args), env=env, capture_output=True, text=True, timeout=600, cwd=home)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
 def start_server(home: Path, api_key: str | None = None, **env_overrides) -> RunningServer:
     """`shuken serve` as a real process on 127.0.0.1. On a new home the admin key is read from its stdout;
     restarting on a home that has one, pass that `api_key` (no key is printed then)."""
@@ -161,9 +170,8 @@ def chromium():
 @pytest.fixture
 def page(chromium):
     """A fresh browser context (no cookies, no storage) per test, at laptop size."""
-    from browser_support import LAPTOP
+    from browser_support import new_page
 
-    context = chromium.new_context(viewport=LAPTOP, locale="en-GB")
-    context.set_default_timeout(20_000)
-    yield context.new_page()
-    context.close()
+    fresh = new_page(chromium)
+    yield fresh
+    fresh.context.close()

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +16,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from conftest import start_server
+from conftest import run_cli, start_server
 from fixtures.documents import SAMPLES, make_text
 from knowledge_support import ingest, stored_files
 
@@ -32,7 +29,6 @@ from shuken.store.tables import ConversationMessageRow, ConversationRow
 
 pytestmark = pytest.mark.slow  # embeds documents with the real model, runs the CLI in subprocesses
 
-CLI = [sys.executable, "-m", "shuken.cli"]
 SHARED = SAMPLES["en"][0]  # a paragraph both people uploaded: the second copy is skipped as a duplicate
 
 
@@ -45,14 +41,6 @@ def tail(marker: str) -> str:
     """What is searched for: FTS5 stores a term after the prefix it shares with the term before it (both markers
     start with "zqx"), so only the marker's end is sure to appear contiguously in the index's segments."""
     return marker[-20:]
-
-
-def cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SHUKEN_HOME": str(home), "NO_COLOR": "1"}
-    result = subprocess.run(CLI + list(args), env=env, capture_output=True, text=True, timeout=600, cwd=home)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 def files_containing(home: Path, needle: str) -> list[str]:
@@ -164,7 +152,7 @@ def test_erase_leaves_no_trace_of_the_subject_and_keeps_everyone_else(planted):
     assert "shuken.db" in files_containing(home, marker)
     files_before = stored_files(home)
 
-    receipt = json.loads(cli(home, "erase", "--subject", planted["email"], "--yes", "--json").stdout)
+    receipt = json.loads(run_cli(home, "erase", "--subject", planted["email"], "--yes", "--json").stdout)
 
     # Nothing of the subject in any file under SHUKEN_HOME (database, WAL, shared memory, stored originals) ...
     for needle in (marker, tail(marker), planted["email"], planted["email"].split("@")[0]):
@@ -203,7 +191,7 @@ def test_erase_leaves_no_trace_of_the_subject_and_keeps_everyone_else(planted):
     finally:
         connection.close()
 
-    assert cli(home, "audit", "verify", check=False).returncode == 0
+    assert run_cli(home, "audit", "verify", check=False).returncode == 0
     svc = Services.open(Settings(home=home))
     try:
         with pytest.raises(Unauthorized):
@@ -214,7 +202,7 @@ def test_erase_leaves_no_trace_of_the_subject_and_keeps_everyone_else(planted):
 
 def test_erase_in_one_workspace_keeps_the_account_for_the_others(planted):
     home, marker = planted["home"], planted["marker"]
-    receipt = json.loads(cli(home, "erase", "--subject", planted["email"], "-w", "branch", "--yes",
+    receipt = json.loads(run_cli(home, "erase", "--subject", planted["email"], "-w", "branch", "--yes",
                              "--json").stdout)
     assert receipt["workspaces"] == ["branch"] and receipt["account"] == "kept: member of other workspaces"
     assert receipt["counts"]["branch"]["conversations"] == 1
@@ -228,7 +216,7 @@ def test_erase_in_one_workspace_keeps_the_account_for_the_others(planted):
     finally:
         connection.close()
     assert "documents" in tables_containing(home / "shuken.db", tail(marker))
-    unknown = cli(home, "erase", "--subject", "nobody@example.org", "--yes", check=False)
+    unknown = run_cli(home, "erase", "--subject", "nobody@example.org", "--yes", check=False)
     assert unknown.returncode == 1 and "No user nobody@example.org" in unknown.stderr
 
 
@@ -238,9 +226,9 @@ def test_erasure_over_http_needs_an_administrator(tmp_path):
     try:
         tag = uuid.uuid4().hex[:8]
         victim, member = f"victim-{tag}@example.org", f"member-{tag}@example.org"
-        cli(home, "users", "create", victim, "--role", "member")
-        cli(home, "users", "create", member, "--role", "member")
-        member_key = cli(home, "keys", "create", "--user", member, "--name", "m").stdout.strip()
+        run_cli(home, "users", "create", victim, "--role", "member")
+        run_cli(home, "users", "create", member, "--role", "member")
+        member_key = run_cli(home, "keys", "create", "--user", member, "--name", "m").stdout.strip()
 
         refused = server.client(api_key=member_key)
         with pytest.raises(openai.PermissionDeniedError) as denied:

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -18,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import start_server
+from conftest import run_cli, start_server
 from knowledge_support import ingest, sql, stored_files
 from sqlalchemy import update
 
@@ -32,19 +29,10 @@ from shuken.store.tables import (
 
 pytestmark = pytest.mark.slow  # embeds documents with the real model, runs the CLI and a server
 
-CLI = [sys.executable, "-m", "shuken.cli"]
 DAYS = 30
 OLD = datetime.now(timezone.utc) - timedelta(days=DAYS + 5)
 RECENT = datetime.now(timezone.utc) - timedelta(days=DAYS - 5)
 POLICY = {f"retention_{kind}_days": DAYS for kind in ("conversations", "audit_content", "files", "training")}
-
-
-def cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SHUKEN_HOME": str(home), "NO_COLOR": "1"}
-    result = subprocess.run(CLI + list(args), env=env, capture_output=True, text=True, timeout=600, cwd=home)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 def conversation(svc: Services, workspace: str, user_id: int, updated_at: datetime) -> int:
@@ -129,7 +117,7 @@ def aged(isolated_home, tmp_path) -> dict:
 def test_sweep_deletes_what_is_older_than_the_limits_and_keeps_the_rest(aged):
     home = aged["home"]
     assert aged["old_hash"] in stored_files(home)
-    report = json.loads(cli(home, "retention", "sweep", "--json").stdout)
+    report = json.loads(run_cli(home, "retention", "sweep", "--json").stdout)
     assert list(report["workspaces"]) == ["default"]  # `keepall` has no limits: nothing to enforce there
     counts = report["workspaces"]["default"]["counts"]
     assert counts == {"conversations": 1, "messages": 1, "audit_content": 1, "documents": 1, "chunks": counts["chunks"],
@@ -157,17 +145,17 @@ def test_sweep_deletes_what_is_older_than_the_limits_and_keeps_the_rest(aged):
     assert aged["old_hash"] not in stored_files(home) and len(stored_files(home)) == 1
     assert aged["marker"].encode() not in (home / "shuken.db").read_bytes()
 
-    again = json.loads(cli(home, "retention", "sweep", "--json").stdout)["workspaces"]["default"]
+    again = json.loads(run_cli(home, "retention", "sweep", "--json").stdout)["workspaces"]["default"]
     assert not any(again["counts"].values())  # nothing left to delete, yet the run is on record
-    assert cli(home, "audit", "verify", check=False).returncode == 0
-    verified = json.loads(cli(home, "audit", "verify", "--json").stdout)
+    assert run_cli(home, "audit", "verify", check=False).returncode == 0
+    verified = json.loads(run_cli(home, "audit", "verify", "--json").stdout)
     assert {r["workspace"]: r["ok"] for r in verified}["default"] is True
 
 
 def test_the_server_sweeps_by_itself(tmp_path):
     home = tmp_path / "sweeping-home"
     home.mkdir()
-    cli(home, "workspaces", "set", f"retention_conversations_days={DAYS}")
+    run_cli(home, "workspaces", "set", f"retention_conversations_days={DAYS}")
     server = start_server(home, retention_sweep_minutes=0.02)
     try:
         deadline, records = time.monotonic() + 60, []

@@ -3,47 +3,18 @@ then revoked), workspace settings, the audit viewer, and refusals for members an
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import uuid
 
 import httpx
 import pytest
-from browser_support import LAPTOP, PHONE, csrf_token, screenshot, sign_in
+from browser_support import (
+    PASSWORD, PHONE, assert_accessible, csrf_token, new_page, new_user, owner_api, screenshot, sign_in,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 OWNER = "admin@localhost"
-PASSWORD = "correct horse battery staple"
-
-
-def owner_api(ui_server) -> httpx.Client:
-    return httpx.Client(base_url=ui_server.root_url, timeout=60,
-                        headers={"Authorization": f"Bearer {ui_server.api_key}"})
-
-
-def create_user_cli(ui_server, email: str, role: str) -> None:
-    """A user who can sign in, made with the CLI next to the running server, as an operator would."""
-    env = {**os.environ, "SHUKEN_HOME": str(ui_server.home), "NO_COLOR": "1"}
-    result = subprocess.run([sys.executable, "-m", "shuken.cli", "users", "create", email, "--role", role,
-                             "--password-stdin"], input=PASSWORD + "\n", env=env, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-
-
-def new_page(chromium, viewport=LAPTOP):
-    context = chromium.new_context(viewport=viewport, locale="en-GB")
-    context.set_default_timeout(20_000)
-    return context.new_page()
-
-
-def assert_accessible(page) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    assert results.violations_count == 0, results.generate_report()
 
 
 def unique(prefix: str) -> str:
@@ -233,8 +204,7 @@ def test_settings_persist(ui_server, page):
 
 
 def test_member_is_refused_everywhere(ui_server, page):
-    email = f"{unique('member')}@example.jp"
-    create_user_cli(ui_server, email, "member")
+    email = new_user(ui_server, "member")
     sign_in(page, ui_server.root_url, email, PASSWORD)
     nav = page.get_by_role("navigation", name="Main")
     assert nav.get_by_role("link", name="Admin").count() == 0
@@ -265,8 +235,7 @@ def test_member_is_refused_everywhere(ui_server, page):
 
 
 def test_auditor_sees_only_the_audit_log(ui_server, page):
-    email = f"{unique('auditor')}@example.jp"
-    create_user_cli(ui_server, email, "auditor")
+    email = new_user(ui_server, "auditor")
     sign_in(page, ui_server.root_url, email, PASSWORD)
     nav = page.get_by_role("navigation", name="Main")
     assert nav.get_by_role("link", name="Admin").count() == 0
@@ -285,8 +254,7 @@ def test_auditor_sees_only_the_audit_log(ui_server, page):
 
 def test_admin_cannot_manage_owners(ui_server, page):
     """The directory's rule (only an owner changes an owner) reaches the page as its own error, status 403."""
-    email = f"{unique('admin')}@example.jp"
-    create_user_cli(ui_server, email, "admin")
+    email = new_user(ui_server, "admin")
     sign_in(page, ui_server.root_url, email, PASSWORD)
     page.goto(f"{ui_server.root_url}/admin/users")
     row = page.locator(f"tr[data-email='{OWNER}']")

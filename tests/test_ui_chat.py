@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sqlite3
 import time
 import uuid
 from datetime import datetime, timezone
@@ -14,39 +15,22 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from browser_support import csrf_token, screenshot, sign_in
+from browser_support import PASSWORD, csrf_token, new_user, owner_api, screenshot, sign_in, wait_for_job
 from fixtures.documents import SAMPLES, make_pdf
 from knowledge_support import read_only
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-PASSWORD = "a long enough password"
-
-
-def admin_api(server) -> httpx.Client:
-    return httpx.Client(base_url=server.root_url, timeout=120, headers={"Authorization": f"Bearer {server.api_key}"})
-
-
-def new_user(server, role: str = "member", groups: tuple[str, ...] = ()) -> str:
-    email = f"{role}-{uuid.uuid4().hex[:8]}@example.org"
-    with admin_api(server) as api:
-        response = api.post("/v1/admin/users", json={"email": email, "role": role, "groups": list(groups),
-                                                     "password": PASSWORD})
-        assert response.status_code == 201, response.text
-    return email
 
 
 def ingested_collection(server, tmp_path, groups: tuple[str, ...] = ()) -> tuple[str, bytes]:
     """A collection holding a two-page Japanese PDF, indexed; its name and the PDF's bytes."""
     name = f"rules-{uuid.uuid4().hex[:6]}"
     pdf = make_pdf(tmp_path / "rules-ja.pdf", [SAMPLES["ja"][:2], SAMPLES["ja"][2:]]).read_bytes()
-    with admin_api(server) as api:
+    with owner_api(server) as api:
         assert api.post("/v1/collections", json={"name": name, "groups": list(groups)}).status_code == 201
         job = api.post(f"/v1/collections/{name}/documents",
                        files=[("files", ("rules-ja.pdf", pdf, "application/pdf"))]).json()
-        deadline = time.monotonic() + 120
-        while api.get(f"/v1/jobs/{job['id']}").json()["status"] not in ("done", "failed"):
-            assert time.monotonic() < deadline, "ingestion did not finish"
-            time.sleep(0.2)
+        assert wait_for_job(api, job["id"])["files"][0]["status"] == "indexed"
     return name, pdf
 
 
@@ -102,7 +86,7 @@ def test_repeated_failures_lock_the_account_and_every_attempt_is_audited(page, u
     # The page says the same for a locked account as for a wrong password: it does not reveal who exists.
     assert "unknown user or wrong password" in page.locator(".alert.error").inner_text()
     user_id = database_rows(ui_server, "SELECT id FROM users WHERE email = ?", email)[0][0]
-    with admin_api(ui_server) as api:
+    with owner_api(ui_server) as api:
         records = api.get("/v1/admin/audit", params={"action": "login"}).json()["data"]
     mine = [r for r in records if r["resource"] == f"user:{user_id}"]
     assert [r["outcome"] for r in mine].count("failure") == 6
@@ -216,8 +200,6 @@ def test_hostile_markdown_is_inert_and_stored_markers_open_their_passage(page, u
                 "location": {"page": 3, "page_end": None, "start": 0, "end": 5}, "quote": "<b>引用</b> text",
                 "cited": True}
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-    import sqlite3
-
     with sqlite3.connect(ui_server.home / "shuken.db", timeout=10) as connection:
         connection.execute("INSERT INTO conversation_messages (conversation_id, role, content, model, created_at, "
                            "citations, stopped) VALUES (?, 'assistant', ?, 'm', ?, ?, 0)",
@@ -294,7 +276,7 @@ def test_state_changes_need_the_session_token_and_our_origin(page, ui_server):
 
 
 def test_consent_switch_decides_what_is_captured(page, ui_server):
-    with admin_api(ui_server) as api:
+    with owner_api(ui_server) as api:
         assert api.patch("/v1/admin/workspace", json={"training_capture": "opt-in"}).status_code == 200
     try:
         email = new_user(ui_server)
@@ -325,7 +307,7 @@ def test_consent_switch_decides_what_is_captured(page, ui_server):
         time.sleep(1.5)
         assert captured() == 1
     finally:
-        with admin_api(ui_server) as api:
+        with owner_api(ui_server) as api:
             api.patch("/v1/admin/workspace", json={"training_capture": "off"})
 
 

@@ -6,52 +6,19 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import subprocess
-import sys
-import time
 import uuid
 from urllib.parse import quote
 
 import httpx
 import pytest
-from browser_support import PHONE, screenshot, sign_in
+from browser_support import (
+    PASSWORD, PHONE, assert_accessible, new_user, owner_api, screenshot, sign_in, wait_for_job,
+)
 from fixtures.documents import SAMPLES, Heading, Para, make_docx, make_pdf, make_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 OWNER = "admin@localhost"
-PASSWORD = "correct horse battery staple"
-
-
-def owner_api(ui_server) -> httpx.Client:
-    return httpx.Client(base_url=ui_server.root_url, timeout=60,
-                        headers={"Authorization": f"Bearer {ui_server.api_key}"})
-
-
-def wait_for_job(api: httpx.Client, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = api.get(f"/v1/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
-
-
-def create_member(ui_server, email: str, group: str) -> None:
-    """A member who can sign in, made with the CLI next to the running server, as an operator would."""
-    env = {**os.environ, "SHUKEN_HOME": str(ui_server.home), "NO_COLOR": "1"}
-    result = subprocess.run([sys.executable, "-m", "shuken.cli", "users", "create", email, "--role", "member",
-                             "--group", group, "--password-stdin"], input=PASSWORD + "\n", env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-
-
-def assert_accessible(page) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    assert results.violations_count == 0, results.generate_report()
 
 
 def row(page, name: str):
@@ -189,8 +156,7 @@ def test_restricted_collection_is_refused_to_other_groups(ui_server, page, tmp_p
     job = wait_for_job(api, accepted.json()["id"])
     document_id = job["files"][0]["document_id"]
     assert job["files"][0]["status"] == "indexed", job
-    email = f"member-{suffix}@example.org"
-    create_member(ui_server, email, group_a)
+    email = new_user(ui_server, groups=(group_a,))
 
     sign_in(page, ui_server.root_url, email, PASSWORD)
     page.goto(f"{ui_server.root_url}/knowledge")

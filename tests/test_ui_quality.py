@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from browser_support import PHONE, screenshot, sign_in
+from browser_support import LAPTOP, PHONE, assert_accessible, new_page, screenshot, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 PAGES = ["/chat", "/knowledge", "/admin", "/admin/users", "/admin/keys", "/admin/settings", "/admin/audit"]
@@ -30,20 +30,15 @@ def conversation_url(chromium, ui_server):
     return url
 
 
-def signed_in_page(chromium, ui_server, language: str, viewport=None):
-    context = chromium.new_context(locale=language, extra_http_headers={"Accept-Language": language},
-                                   viewport=viewport or {"width": 1366, "height": 860})
-    page = context.new_page()
+def signed_in_page(chromium, ui_server, language: str, viewport=LAPTOP):
+    page = new_page(chromium, viewport, locale=language, extra_http_headers={"Accept-Language": language})
     sign_in(page, ui_server.root_url, "admin@localhost", ui_server.admin_password)
-    return context, page
+    return page.context, page
 
 
 @pytest.mark.parametrize("language", ["en", "ja"])
 def test_every_main_page_passes_axe_and_stays_under_the_asset_budget(chromium, ui_server, conversation_url,
                                                                      language):
-    from axe_playwright_python.sync_playwright import Axe
-
-    axe = Axe()
     context, page = signed_in_page(chromium, ui_server, language)
     try:
         for url in ["/signin", *PAGES, conversation_url.removeprefix(ui_server.root_url)]:
@@ -57,8 +52,7 @@ def test_every_main_page_passes_axe_and_stays_under_the_asset_budget(chromium, u
             response = target.goto(f"{ui_server.root_url}{url}", wait_until="networkidle")
             assert response.status == 200, url
             assert target.locator("html").get_attribute("lang") == language
-            results = axe.run(target)
-            assert results.violations_count == 0, f"{url} ({language}):\n{results.generate_report()}"
+            assert_accessible(target)
             total = sum(sizes.values())
             assert 0 < total < ASSET_BUDGET, (url, sizes)
             assert all(u.startswith(ui_server.root_url) for u in sizes), "a page loaded something from elsewhere"
@@ -113,7 +107,7 @@ def test_language_follows_the_browser_and_the_switch_with_localised_dates(chromi
     try:
         page.goto(f"{ui_server.root_url}/signin")
         assert page.locator("html").get_attribute("lang") == "ja"
-        assert page.locator("h1").inner_text() == "Shuken にサインイン" or "サインイン" in page.locator("h1").inner_text()
+        assert "サインイン" in page.locator("h1").inner_text()
         sign_in(page, ui_server.root_url, "admin@localhost", ui_server.admin_password)
         page.goto(f"{ui_server.root_url}/admin/audit")
         first_time = page.locator("table.data tbody tr td").nth(1).inner_text()

@@ -3,23 +3,18 @@ only. Stored so a user can come back to them; retention and erasure remove them 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from sqlalchemy import delete, select
 
 from shuken.errors import InvalidRequest, NotFound
 from shuken.governance.authz import Resource, require
 from shuken.governance.identity import Subject
 from shuken.store import Database
-from shuken.store.tables import ConversationMessageRow, ConversationRow
+from shuken.store.tables import ConversationMessageRow, ConversationRow, utc_now
 
 TITLE_LENGTH = 80
 HISTORY_MESSAGES = 20  # turns sent back to the model; older ones stay stored but fall out of the prompt
 MAX_MESSAGE_CHARS = 20_000
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def title_from(text: str) -> str:
@@ -66,7 +61,7 @@ class ConversationService:
     def create(self, subject: Subject, title: str = "", model: str | None = None,
                collections: list[str] | None = None) -> dict:
         self._require(subject)
-        now = _now()
+        now = utc_now()
         with self.db.session() as session:
             row = ConversationRow(workspace=subject.workspace, user_id=subject.user_id, title=title_from(title),
                                   created_at=now, updated_at=now, model=model, collections=collections or [])
@@ -104,7 +99,7 @@ class ConversationService:
         returned), so a regeneration that fails to start loses nothing."""
         with self.db.session() as session:
             row = self._own(session, subject, conversation_id)
-            row.model, row.collections, row.updated_at = model, collections, _now()
+            row.model, row.collections, row.updated_at = model, collections, utc_now()
             replaces = None
             if text is None:
                 last = session.scalar(select(ConversationMessageRow).where(
@@ -122,7 +117,7 @@ class ConversationService:
                     raise InvalidRequest(f"A message may have at most {MAX_MESSAGE_CHARS} characters.",
                                          param="content")
                 session.add(ConversationMessageRow(conversation_id=row.id, role="user", content=text,
-                                                   created_at=_now()))
+                                                   created_at=utc_now()))
                 if not row.title:
                     row.title = title_from(text)
                 session.flush()
@@ -147,8 +142,8 @@ class ConversationService:
                 session.execute(delete(ConversationMessageRow).where(
                     ConversationMessageRow.id == replaces, ConversationMessageRow.conversation_id == row.id))
             message = ConversationMessageRow(conversation_id=row.id, role="assistant", content=content, model=model,
-                                             citations=citations, stopped=stopped, created_at=_now())
+                                             citations=citations, stopped=stopped, created_at=utc_now())
             session.add(message)
-            row.updated_at = _now()
+            row.updated_at = utc_now()
             session.flush()
             return message_dict(message), conversation_dict(row)

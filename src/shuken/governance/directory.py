@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,7 +22,7 @@ from shuken.governance.events import EventBus
 from shuken.governance.identity import ROLES, Subject
 from shuken.governance.policy import WorkspacePolicy
 from shuken.store import Database
-from shuken.store.tables import GroupMemberRow, MembershipRow, UserRow, WebSessionRow, WorkspaceRow
+from shuken.store.tables import GroupMemberRow, MembershipRow, UserRow, WebSessionRow, WorkspaceRow, utc_now
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -30,9 +30,6 @@ GROUP = re.compile(r"^[\w.-]{1,100}$")
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,7 @@ class Directory:
         with self.db.session() as session:
             if session.get(WorkspaceRow, slug) is not None:
                 raise InvalidRequest(f"Workspace '{slug}' already exists.", param="slug", code="workspace_exists")
-            row = WorkspaceRow(slug=slug, display_name=display_name or slug, policy={}, created_at=_now())
+            row = WorkspaceRow(slug=slug, display_name=display_name or slug, policy={}, created_at=utc_now())
             session.add(row)
             session.flush()
             self.bus.emit(ev.WorkspaceCreated(workspace=slug, actor=actor, resource=f"workspace:{slug}"), session)
@@ -144,7 +141,7 @@ class Directory:
             if user is None:
                 user = UserRow(email=email, display_name=display_name or email.split("@")[0],
                                password_hash=self._hash_password(password) if password else None,
-                               failed_logins=0, created_at=_now())
+                               failed_logins=0, created_at=utc_now())
                 session.add(user)
                 session.flush()
                 self.bus.emit(ev.UserCreated(workspace=subject.workspace, actor=subject.actor,
@@ -212,7 +209,7 @@ class Directory:
         before = membership.role if membership else None
         self._check_owner_change(subject, before, session, subject.workspace, role)
         if membership is None:
-            session.add(MembershipRow(workspace=subject.workspace, user_id=user.id, role=role, created_at=_now()))
+            session.add(MembershipRow(workspace=subject.workspace, user_id=user.id, role=role, created_at=utc_now()))
         else:
             membership.role = role
         if before != role:
@@ -264,7 +261,7 @@ class Directory:
         """Give an existing account a role in the subject's workspace (used when its creator becomes owner)."""
         with self.db.session() as session:
             user = session.scalar(select(UserRow).where(UserRow.email == normalise_email(email)))
-            session.add(MembershipRow(workspace=subject.workspace, user_id=user.id, role=role, created_at=_now()))
+            session.add(MembershipRow(workspace=subject.workspace, user_id=user.id, role=role, created_at=utc_now()))
             self.bus.emit(ev.RoleChanged(workspace=subject.workspace, actor=actor, resource=f"user:{user.id}",
                                          details={"from": None, "to": role}), session)
             return self._member(session, subject.workspace, user)
@@ -338,7 +335,7 @@ class Directory:
                 self._spend_a_verification(password)
                 raise Unauthorized("Sign-in failed: unknown user or wrong password.", code="invalid_credentials")
             user = session.scalar(select(UserRow).where(UserRow.email == (email or "").strip().lower()))
-            now = _now()
+            now = utc_now()
             ok, reason = False, "unknown user or wrong password"
             if user is None or not user.password_hash:
                 self._spend_a_verification(password)  # as slow as a real check: timing tells nobody who exists

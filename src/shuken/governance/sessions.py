@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 
@@ -20,7 +20,7 @@ from shuken.governance.directory import Directory
 from shuken.governance.events import EventBus
 from shuken.governance.identity import Subject
 from shuken.store import Database
-from shuken.store.tables import UserRow, WebSessionRow
+from shuken.store.tables import UserRow, WebSessionRow, utc_now
 
 TOUCH_EVERY = timedelta(minutes=1)  # last_seen is written at most this often, not on every request
 
@@ -28,9 +28,6 @@ TOUCH_EVERY = timedelta(minutes=1)  # last_seen is written at most this often, n
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -53,7 +50,7 @@ class SessionService:
     def sign_in(self, workspace: str, email: str, password: str) -> str:
         """The new session's cookie token, or Unauthorized (audited and counted towards lock-out)."""
         subject = self.directory.check_password(workspace, email, password)
-        token, now = secrets.token_urlsafe(32), _now()
+        token, now = secrets.token_urlsafe(32), utc_now()
         with self.db.session() as session:
             session.add(WebSessionRow(token_hash=_hash(token), workspace=subject.workspace, user_id=subject.user_id,
                                       csrf_token=secrets.token_urlsafe(32), created_at=now, last_seen_at=now,
@@ -67,7 +64,7 @@ class SessionService:
         expired, idle too long, or the user lost their membership or was disabled (the row is then deleted)."""
         if not token:
             raise Unauthorized("Please sign in.", code="not_signed_in")
-        now = _now()
+        now = utc_now()
         ended: Unauthorized | None = None
         with self.db.session() as session:
             row = session.get(WebSessionRow, _hash(token))

@@ -13,7 +13,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +21,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from shuken.knowledge.ingest import FileOutcome, Indexer
 from shuken.store import Database
-from shuken.store.tables import IngestJobFileRow, IngestJobRow
+from shuken.store.tables import IngestJobFileRow, IngestJobRow, utc_now
 
 log = logging.getLogger("shuken.knowledge.jobs")
 HEARTBEAT_SECONDS = 5.0
@@ -38,9 +38,6 @@ class JobFile:
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def job_view(job: IngestJobRow, files: list[IngestJobFileRow], collection: str) -> dict:
@@ -80,7 +77,7 @@ class JobQueue:
         with self.db.session() as session:
             session.add(IngestJobRow(id=job_id, collection_id=collection_id, status="queued",
                                      submitted_by_key=submitted_by.key_id, submitted_by_user=submitted_by.user_id,
-                                     created_at=_now()))
+                                     created_at=utc_now()))
             session.flush()  # the job row must exist before its files reference it
             session.add_all(IngestJobFileRow(job_id=job_id, ordinal=i, name=f.name, path=str(f.path),
                                              status="pending", force=f.force) for i, f in enumerate(files))
@@ -88,7 +85,7 @@ class JobQueue:
 
     def _claimable(self):
         return or_(IngestJobRow.status == "queued",
-                   and_(IngestJobRow.status == "running", IngestJobRow.heartbeat_at < _now() - self.stale))
+                   and_(IngestJobRow.status == "running", IngestJobRow.heartbeat_at < utc_now() - self.stale))
 
     def claim(self, worker: str, job_id: str | None = None) -> str | None:
         """Atomically take a queued or abandoned job (the UPDATE's WHERE decides who wins)."""
@@ -99,8 +96,8 @@ class JobQueue:
             for candidate in session.scalars(query.limit(5)).all():
                 claimed = session.execute(
                     update(IngestJobRow).where(IngestJobRow.id == candidate, self._claimable())
-                    .values(status="running", worker=worker, heartbeat_at=_now(),
-                            started_at=func.coalesce(IngestJobRow.started_at, _now()))
+                    .values(status="running", worker=worker, heartbeat_at=utc_now(),
+                            started_at=func.coalesce(IngestJobRow.started_at, utc_now()))
                 ).rowcount
                 if claimed:
                     return candidate
@@ -111,7 +108,7 @@ class JobQueue:
         with self.db.session() as session:
             return bool(session.execute(update(IngestJobRow).where(IngestJobRow.id == job_id,
                                                                    IngestJobRow.worker == worker)
-                                        .values(heartbeat_at=_now())).rowcount)
+                                        .values(heartbeat_at=utc_now())).rowcount)
 
     def pending_files(self, job_id: str) -> list[IngestJobFileRow]:
         with self.db.session() as session:
@@ -126,7 +123,7 @@ class JobQueue:
     def finish(self, job_id: str, worker: str, error: str | None = None) -> None:
         with self.db.session() as session:
             session.execute(update(IngestJobRow).where(IngestJobRow.id == job_id, IngestJobRow.worker == worker)
-                            .values(status="failed" if error else "done", finished_at=_now(), error=error))
+                            .values(status="failed" if error else "done", finished_at=utc_now(), error=error))
 
     def unfinished(self) -> list[str]:
         with self.db.session() as session:

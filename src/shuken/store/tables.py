@@ -11,6 +11,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 
+def utc_now() -> datetime:
+    """Now, timezone-aware, as every UTCDateTime column wants it."""
+    return datetime.now(timezone.utc)
+
+
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes on every backend (SQLite stores no offset and would hand back naive ones)."""
 

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from shuken.api.ui.web import API_PREFIX, Guarded, Viewer, can, render
+from shuken.governance.policy import DEFAULT_AI_NOTICE
 from shuken.governance.sessions import WebSession
 from shuken.knowledge.languages.detect import detect_language
 from shuken.web.markdown import render_answer
@@ -37,7 +38,7 @@ def _page_context(request: Request, viewer: WebSession) -> dict:
     consent = services.consent.status(subject) if can(viewer, "consent:self") else None
     return {"conversations": services.conversations.list(subject), "models": chat_models(request),
             "default_model": services.settings.default_model, "collections": collections,
-            "policy": policy, "consent": consent}
+            "policy": policy, "default_notice": policy.ai_notice == DEFAULT_AI_NOTICE, "consent": consent}
 
 
 def _shown_message(message: dict) -> dict:
@@ -119,10 +120,3 @@ async def _as_lines(events):
 @router.post(f"{API_PREFIX}/consent")
 def change_consent(body: ConsentChoice, request: Request, viewer: Guarded):
     return _services(request).consent.set(viewer.subject, body.granted)
-
-
-@router.get(f"{API_PREFIX}/conversations/{{conversation_id}}")
-def read_conversation(conversation_id: int, request: Request, viewer: Viewer):
-    conversation = _services(request).conversations.get(viewer.subject, conversation_id)
-    return {**conversation, "messages": [_shown_message(m) for m in conversation["messages"]]}
-

@@ -28,7 +28,6 @@ SESSION_COOKIE = "shuken_session"
 LANGUAGE_COOKIE = "shuken_lang"
 SIGNIN_COOKIE = "shuken_signin"
 API_PREFIX = "/ui/api"  # JSON endpoints the pages' scripts call; everything else under the UI is HTML
-RTL_LANGUAGES = {"ar", "he", "fa", "ur"}
 
 templates = Environment(loader=PackageLoader("shuken", "web/templates"), autoescape=True,
                         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -147,13 +146,6 @@ def render(request: Request, template: str, status: int = 200, **context) -> HTM
         # Signed-in pages hold conversations and audit records: not for the Back button of a shared computer.
         response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def text_direction(language: str | None) -> str:
-    return "rtl" if language in RTL_LANGUAGES else "ltr"
-
-
-templates.globals["text_direction"] = text_direction
 
 
 def sign_in_redirect(request: Request) -> RedirectResponse:

@@ -66,7 +66,7 @@
     return item;
   }
 
-  function location(citation) {
+  function pages(citation) {
     const where = citation.location || {};
     if (!where.page) return "";
     if (where.page_end && where.page_end !== where.page) return fill(text.pages, { start: where.page, end: where.page_end });
@@ -89,7 +89,7 @@
       const sources = element("div", "sources");
       sources.append(element("span", "small muted", text.sources + ":"));
       for (const citation of citations) {
-        const where = location(citation);
+        const where = pages(citation);
         const button = element("button", "source" + (citation.cited ? " cited" : ""),
           "[" + citation.index + "] " + citation.document_name + (where ? " · " + where : ""));
         button.type = "button";
@@ -241,7 +241,7 @@
     const citation = citations.find((c) => String(c.index) === String(number));
     if (!citation) return;
     document.getElementById("citation-title").textContent = "[" + citation.index + "] " + citation.document_name;
-    document.getElementById("citation-where").textContent = [citation.collection, location(citation)].filter(Boolean).join(" · ");
+    document.getElementById("citation-where").textContent = [citation.collection, pages(citation)].filter(Boolean).join(" · ");
     document.getElementById("citation-quote").textContent = citation.quote;
     document.getElementById("citation-file").href = "/ui/files/" + citation.document_id;
     dialog.showModal();
