@@ -110,7 +110,8 @@ def test_abandoned_non_streamed_request_is_cancelled(narrow_server):
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(f"{narrow_server.base_url}/chat/completions", timeout=1.0,
                    headers={"Authorization": f"Bearer {narrow_server.api_key}"},
-                   json={"model": MODEL, "max_tokens": 1500, "messages": [
+                   # Greedy: this prompt then runs to max_tokens (a sampled reply sometimes ended within 1 s).
+                   json={"model": MODEL, "max_tokens": 1500, "temperature": 0, "messages": [
                        {"role": "user", "content": "Write a very long essay about the history of ships."}]})
     # 499 = the server noticed the hang-up and cancelled, rather than running on to a 200.
     assert wait_for(lambda: (narrow_server.metric("shuken_requests_total", model=MODEL, endpoint="chat",

@@ -40,13 +40,17 @@ def database_rows(server, statement: str, *params) -> list[tuple]:
 
 
 def ask(page, question: str) -> None:
+    """Send a question and wait until its answer has begun (an older, finished answer must not be mistaken
+    for it)."""
+    answers = page.locator("li.message.assistant").count()
     page.locator("#prompt").fill(question)
     page.locator("#prompt").press("Enter")
+    page.wait_for_function(f"() => document.querySelectorAll('li.message.assistant').length > {answers}")
 
 
 def wait_for_answer(page, timeout: float = 90_000):
     """The newest assistant message once its stream has ended."""
-    page.wait_for_selector("li.message.assistant:not(.streaming) .message-actions", timeout=timeout)
+    page.wait_for_function("() => !document.querySelector('li.message.assistant.streaming')", timeout=timeout)
     return page.locator("li.message.assistant").last
 
 
