@@ -109,6 +109,13 @@ def test_language_follows_the_browser_and_the_switch_with_localised_dates(chromi
         assert page.locator("html").get_attribute("lang") == "ja"
         assert "サインイン" in page.locator("h1").inner_text()
         sign_in(page, ui_server.root_url, "admin@localhost", ui_server.admin_password)
+        # Services' own messages read in Japanese too: an error page, and the sovereignty checks' texts.
+        page.goto(f"{ui_server.root_url}/chat/987654321")
+        message = page.locator("[role=alert]").inner_text()
+        assert re.search(r"[\u3040-\u30ff]", message) and not re.search(r"[a-z]{4}", message), message
+        page.goto(f"{ui_server.root_url}/admin")
+        checks = page.locator("table.checks").inner_text()
+        assert re.search(r"[\u3040-\u30ff]", checks), checks
         page.goto(f"{ui_server.root_url}/admin/audit")
         first_time = page.locator("table.data tbody tr td").nth(1).inner_text()
         assert re.search(r"\d{4}/\d{1,2}/\d{1,2}", first_time), first_time  # CLDR ja: 2026/11/23 9:05:00

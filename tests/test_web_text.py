@@ -1,21 +1,26 @@
-"""The web UI's pure text machinery: the Japanese catalogue covers every string in the templates with the same
-placeholders, the language choice, CLDR formatting, and Markdown that cannot carry script."""
+"""The web UI's pure text machinery: the Japanese catalogue covers every string in the templates and every service
+message marked with `tr`, with the same placeholders; the language choice, CLDR formatting, and Markdown that
+cannot carry script."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 
+from shuken.errors import NotFound
+from shuken.localisable import Message, as_record, from_record, joined, tr
 from shuken.web.i18n import Localiser, choose_language
 from shuken.web.markdown import render_answer
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "src" / "shuken" / "web" / "templates"
+SOURCES = Path(__file__).resolve().parent.parent / "src" / "shuken"
+TEMPLATES = SOURCES / "web" / "templates"
 CATALOGUE = TEMPLATES.parent / "locale" / "ja" / "LC_MESSAGES" / "messages.po"
 PLACEHOLDER = re.compile(r"%\(\w+\)s")
 
@@ -24,6 +29,52 @@ def template_messages() -> set[str]:
     found = extract_from_dir(str(TEMPLATES), method_map=[("**.j2", "jinja2")],
                              options_map={"**.j2": {"trim_blocks": "true", "lstrip_blocks": "true"}})
     return {message if isinstance(message, str) else message[0] for _f, _l, message, _c, _x in found}
+
+
+def service_messages() -> set[str]:
+    """The `tr("...")` templates in the Python sources, found as `make i18n` finds them (babel.cfg, `-k tr`)."""
+    found = extract_from_dir(str(SOURCES), method_map=[("**.py", "python")], keywords={**DEFAULT_KEYWORDS, "tr": None})
+    return {message if isinstance(message, str) else message[0] for _f, _l, message, _c, _x in found}
+
+
+def test_service_messages_are_marked_without_f_strings():
+    """An f-string given to `tr` is skipped by extraction and never translated."""
+    offenders = [str(path.relative_to(SOURCES)) for path in SOURCES.rglob("*.py")
+                 if re.search(r"\btr\(\s*[fF][\"']", path.read_text(encoding="utf-8"))]
+    assert offenders == []
+    assert len(service_messages()) > 100
+
+
+def test_a_service_message_reads_in_the_viewers_language():
+    # The message the knowledge service raises for a missing collection (knowledge/access.py).
+    template = "No collection named '%(name)s'. List collections with GET /v1/collections or `shuken collections list`."
+    error = NotFound(tr(template, name="規程"), code="collection_not_found")
+    english = "No collection named '規程'. List collections with GET /v1/collections or `shuken collections list`."
+    assert error.message == english and isinstance(error.message, Message)
+    assert error.to_openai()["error"]["message"] == english  # the API and CLI stay English
+    japanese = Localiser("ja").text(error.message)
+    assert "規程" in japanese and re.search(r"[\u3040-\u30ff]", japanese) and "named" not in japanese
+    assert Localiser("en").text(error.message) == english
+    assert Localiser("ja").text("a library's own error") == "a library's own error"  # no template: as it is
+
+
+def test_messages_inside_messages_and_lists_translate_and_survive_storage():
+    """A parser's problem inside "file: problem", and a list of findings, read in Japanese part by part, also
+    after a round trip through the JSON a job keeps (`ingest_job_files.error_message`)."""
+    problem = tr("OCR took longer than %(seconds)s s for one page; gave up", seconds=300)
+    wrapped = tr("%(name)s: page %(page)s: %(problem)s", name="scan.pdf", page=3, problem=problem)
+    findings = joined([tr("files: %(days)s", days=tr("%(days)s day(s)", days=30)), tr("kept until deleted")])
+    assert wrapped == "scan.pdf: page 3: OCR took longer than 300 s for one page; gave up"
+    assert findings == "files: 30 day(s); kept until deleted"
+    for text in (wrapped, findings):
+        stored = from_record(json.loads(json.dumps(as_record(text))))
+        assert stored == text and type(stored) is type(text)
+        japanese = Localiser("ja").text(stored)
+        assert japanese == Localiser("ja").text(text) and not re.search(r"[a-z]{4}", japanese.replace("scan.pdf", ""))
+        assert Localiser("en").text(stored) == text
+    assert "300" in Localiser("ja").text(wrapped) and "3" in Localiser("ja").text(wrapped)
+    with pytest.raises(ValueError):
+        from_record({"template": "%(missing)s needs a value", "values": {"other": "1"}})
 
 
 def test_every_template_string_has_a_japanese_translation_with_the_same_placeholders():
@@ -37,13 +88,14 @@ def test_every_template_string_has_a_japanese_translation_with_the_same_placehol
         text = message.string[0] if isinstance(message.string, tuple) else message.string
         if text and not message.fuzzy:
             translated[singular] = text
-    used = template_messages()
-    assert len(used) > 100
+    used = template_messages() | service_messages()
+    assert len(used) > 300
     missing = sorted(used - set(translated))
     assert not missing, f"run `make i18n` and translate: {missing[:20]}"
     for source in used:
         assert set(PLACEHOLDER.findall(source)) == set(PLACEHOLDER.findall(translated[source])), source
-        assert translated[source] != source or not re.search(r"[a-z]{4}", source), f"left in English: {source}"
+        words = PLACEHOLDER.sub("", source)
+        assert translated[source] != source or not re.search(r"[a-z]{4}", words), f"left in English: {source}"
 
 
 @pytest.mark.parametrize("cookie, header, expected", [

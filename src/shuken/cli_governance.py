@@ -19,6 +19,7 @@ from shuken.errors import NotFound
 from shuken.governance.audit import export_audited, parse_since
 from shuken.governance.identity import DEFAULT_WORKSPACE, ROLES, SCOPES, Subject
 from shuken.governance.keys import parse_duration
+from shuken.localisable import tr
 
 workspaces_app = typer.Typer(help="Workspaces (tenants): create, list, show, set policy.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and their role and groups in a workspace.", no_args_is_help=True)
@@ -201,7 +202,8 @@ def audit_verify(workspace: Annotated[Optional[str], typer.Option("--workspace",
         if workspace and workspace not in svc.audit.chains() \
                 and workspace not in {w["id"] for w in svc.directory.list_workspaces()}:
             # A mistyped name must not read as "intact, 0 records".
-            raise NotFound(f"No workspace or audit chain named '{workspace}'; see `shuken workspaces list`.",
+            raise NotFound(tr("No workspace or audit chain named '%(workspace)s'; see `shuken workspaces list`.",
+                              workspace=workspace),
                            code="workspace_not_found")
         reports = [svc.audit.verify(chain) for chain in chains]
     if as_json:

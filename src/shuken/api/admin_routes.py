@@ -12,6 +12,7 @@ from shuken.api.auth import Caller
 from shuken.errors import InvalidRequest
 from shuken.governance.audit import export_audited, parse_since
 from shuken.governance.keys import parse_duration
+from shuken.localisable import tr
 
 router = APIRouter(prefix="/v1")
 
@@ -138,7 +139,7 @@ def verify_audit(request: Request, subject: Caller):
 @router.get("/admin/audit/export")
 async def export_audit(request: Request, subject: Caller, format: str = "jsonl", since: str | None = None):
     if format not in ("jsonl", "csv"):
-        raise InvalidRequest("format must be jsonl or csv.", param="format")
+        raise InvalidRequest(tr("format must be jsonl or csv."), param="format")
     services = _services(request)
     text, _count = await run_in_threadpool(export_audited, services.audit, services.bus, subject, parse_since(since),
                                            format)

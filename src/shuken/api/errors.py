@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shuken.errors import InvalidRequest, NotFound, ShukenError
+from shuken.localisable import tr
 
 log = logging.getLogger("shuken.api")
 # pydantic appends the tried type to a union member's location ("prompt.str"); clients know "prompt".
@@ -29,12 +30,14 @@ def _validation_message(exc: RequestValidationError) -> InvalidRequest:
     loc = [str(part) for part in first.get("loc", ()) if part != "body" and not _TYPE_TAG.match(str(part))]
     param = ".".join(loc) or None
     if first.get("type") == "json_invalid":
-        return InvalidRequest("The request body is not valid JSON.", code="invalid_json")
+        return InvalidRequest(tr("The request body is not valid JSON."), code="invalid_json")
     message = first.get("msg", "invalid value")
     if first.get("type") == "missing":
-        return InvalidRequest(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
-    return InvalidRequest(f"Invalid value for '{param}': {message}." if param else f"Invalid request: {message}.",
-                          param=param, code="invalid_value")
+        return InvalidRequest(tr("Missing required parameter: '%(param)s'.", param=param), param=param,
+                              code="missing_required_parameter")
+    text = (tr("Invalid value for '%(param)s': %(message)s.", param=param, message=message) if param
+            else tr("Invalid request: %(message)s.", message=message))
+    return InvalidRequest(text, param=param, code="invalid_value")
 
 
 def _respond(request: Request, error: ShukenError):
@@ -59,7 +62,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 404:
             return _respond(request, NotFound(
-                f"No route {request.method} {request.url.path}. Shuken's OpenAI-compatible API: {ENDPOINTS}.",
+                tr("No route %(method)s %(path)s. Shuken's OpenAI-compatible API: %(endpoints)s.",
+                   method=request.method, path=request.url.path, endpoints=ENDPOINTS),
                 code="unknown_url"))
         error = ShukenError(str(exc.detail))
         error.status, error.type, error.code = exc.status_code, "invalid_request_error", None
@@ -68,4 +72,4 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unexpected error")
-        return _respond(request, ShukenError("The server hit an unexpected error; it has been logged."))
+        return _respond(request, ShukenError(tr("The server hit an unexpected error; it has been logged.")))

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from shuken.api.auth import Caller
 from shuken.errors import InvalidRequest
 from shuken.governance import compliance, doctor
+from shuken.localisable import tr
 
 router = APIRouter(prefix="/v1/admin")
 
@@ -24,7 +25,7 @@ def server_address(request: Request) -> dict:
 @router.get("/compliance-report")
 async def compliance_report(request: Request, subject: Caller, format: str = "html", verify_models: bool = False):
     if format not in ("html", "json"):
-        raise InvalidRequest("format must be html or json.", param="format")
+        raise InvalidRequest(tr("format must be html or json."), param="format")
     services = request.app.state.services
     report = await run_in_threadpool(lambda: compliance.build_report(services, subject, fmt=format,
                                                                      verify_models=verify_models, **server_address(request)))

@@ -11,6 +11,7 @@ from starlette.formparsers import MultiPartException
 
 from shuken.errors import InvalidRequest, PayloadTooLarge
 from shuken.governance.identity import Subject
+from shuken.localisable import tr
 
 
 async def submit_multipart(request: Request, subject: Subject, collection: str) -> dict:
@@ -19,13 +20,14 @@ async def submit_multipart(request: Request, subject: Subject, collection: str) 
     settings = services.settings
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.upload_max_request_bytes:
-        raise PayloadTooLarge(f"The upload is {declared} bytes; one request may carry at most "
-                              f"{settings.upload_max_request_bytes}. Send the files in several requests.",
+        raise PayloadTooLarge(tr("The upload is %(size)s bytes; one request may carry at most %(limit)s. "
+                                 "Send the files in several requests.", size=declared,
+                                 limit=settings.upload_max_request_bytes),
                               param="files")
     try:
         form = await request.form(max_files=settings.upload_max_files + 1, max_fields=50)
     except MultiPartException as exc:
-        raise InvalidRequest(f"Malformed multipart upload: {exc.message}", param="files") from None
+        raise InvalidRequest(tr("Malformed multipart upload: %(error)s", error=exc.message), param="files") from None
     try:
         files = [item for item in form.getlist("files") if isinstance(item, StarletteUpload)]
         uploaded = [(f.filename or "", f.file) for f in files]

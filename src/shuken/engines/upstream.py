@@ -18,6 +18,7 @@ import httpx
 from shuken.config import Settings
 from shuken.engines.base import Embeddings, EngineStats, Finished, GenerationRequest, TextDelta
 from shuken.errors import InvalidRequest, NotFound, QueueFull, ShukenError, Unavailable, UpstreamError
+from shuken.localisable import tr
 from shuken.registry.manifest import ModelManifest
 
 log = logging.getLogger("shuken.upstream")
@@ -53,21 +54,24 @@ def upstream_error(status: int, payload: str, base_url: str) -> ShukenError:
     except (ValueError, KeyError, TypeError):
         message = payload[:500] or f"HTTP {status}"
     if status in (400, 422):
-        return InvalidRequest(f"The upstream model rejected the request: {message}")
+        return InvalidRequest(tr("The upstream model rejected the request: %(message)s", message=str(message)))
     if status == 404:
-        return NotFound(f"The upstream server at {base_url} does not serve this model: {message}", param="model")
+        return NotFound(tr("The upstream server at %(url)s does not serve this model: %(message)s", url=base_url,
+                           message=str(message)), param="model")
     if status == 429:
-        return QueueFull(f"The upstream server at {base_url} is busy: {message}")
-    return UpstreamError(f"The upstream server at {base_url} answered {status}: {message}")
+        return QueueFull(tr("The upstream server at %(url)s is busy: %(message)s", url=base_url,
+                            message=str(message)))
+    return UpstreamError(tr("The upstream server at %(url)s answered %(status)s: %(message)s", url=base_url,
+                            status=status, message=str(message)))
 
 
 def _json(payload: str) -> dict:
     try:
         data = json.loads(payload)
     except ValueError:
-        raise UpstreamError("The upstream sent a reply that is not JSON; is base_url an OpenAI-compatible API?")
+        raise UpstreamError(tr("The upstream sent a reply that is not JSON; is base_url an OpenAI-compatible API?"))
     if not isinstance(data, dict):
-        raise UpstreamError("The upstream sent an unexpected reply (not a JSON object).")
+        raise UpstreamError(tr("The upstream sent an unexpected reply (not a JSON object)."))
     return data
 
 
@@ -116,7 +120,7 @@ class UpstreamGeneration:
                     break
                 data = _json(payload)
                 if "error" in data:
-                    raise UpstreamError(f"The upstream failed mid-stream: {data['error']}")
+                    raise UpstreamError(tr("The upstream failed mid-stream: %(error)s", error=str(data["error"])))
                 usage = data.get("usage") or usage
                 text, finish = parse_chunk(data, self._is_chat)
                 if text:
@@ -124,7 +128,7 @@ class UpstreamGeneration:
                     yield TextDelta(text)
                 reason = finish or reason
         except httpx.HTTPError as exc:
-            raise Unavailable(f"Lost the upstream connection mid-stream: {exc}") from exc
+            raise Unavailable(tr("Lost the upstream connection mid-stream: %(error)s", error=str(exc))) from exc
         finally:
             await self.aclose()
         if usage:
@@ -177,8 +181,9 @@ class OpenAIUpstreamEngine:
             request = self._client.build_request("POST", path, json=body)
             response = await self._client.send(request, stream=stream)
         except httpx.HTTPError as exc:
-            raise Unavailable(f"Cannot reach the upstream server at {self.base_url}: {exc}. "
-                              "Check that it is running and that the model's base_url is right.") from exc
+            raise Unavailable(tr("Cannot reach the upstream server at %(url)s: %(error)s. "
+                                 "Check that it is running and that the model's base_url is right.",
+                                 url=self.base_url, error=str(exc))) from exc
         if response.status_code >= 400:
             payload = (await response.aread()).decode("utf-8", errors="replace")
             await response.aclose()
@@ -207,5 +212,5 @@ class OpenAIUpstreamEngine:
             rows = sorted(data["data"], key=lambda row: row["index"])
             vectors = [row["embedding"] for row in rows]
         except (KeyError, TypeError) as exc:
-            raise UpstreamError(f"The upstream's embeddings reply lacks {exc}.") from exc
+            raise UpstreamError(tr("The upstream's embeddings reply lacks %(missing)s.", missing=str(exc))) from exc
         return Embeddings(vectors, (data.get("usage") or {}).get("prompt_tokens", 0))

@@ -12,16 +12,37 @@ from shuken.config import Settings
 from shuken.engines.base import Engine
 from shuken.errors import InvalidRequest, Unavailable
 from shuken.governance.egress import current_guard
+from shuken.localisable import Message, tr
 from shuken.registry import ModelManifest, ModelRegistry
 
 log = logging.getLogger("shuken.host")
 ENGINE_GROUP = "shuken.engines"
 
-CAPABILITY_HINTS = {
-    "chat": "it cannot take chat messages; use /v1/completions",
-    "completions": "it does not complete text",
-    "embeddings": "it does not produce embeddings; use an embedding model such as multilingual-e5-small",
-}
+CAPABILITIES = ("chat", "completions", "embeddings")
+
+
+def unsupported_capability(manifest: ModelManifest, capability: str) -> Message:
+    """Why `manifest` cannot serve `capability`, and what to use instead."""
+    if capability not in CAPABILITIES:
+        raise KeyError(capability)
+    name = manifest.name
+    if manifest.capabilities == ["embeddings"]:
+        return tr("The model '%(name)s' does not support %(capability)s: it is an embedding model; "
+                  "use /v1/embeddings.", name=name, capability=capability)
+    if capability == "chat" and manifest.format == "gguf":
+        status = manifest.metadata.get("chat_template_status", "absent")
+        if status == "absent":
+            return tr("The model '%(name)s' does not support chat: it has no chat template (it is a base model); "
+                      "use /v1/completions with a plain prompt.", name=name)
+        return tr("The model '%(name)s' does not support chat: its chat template cannot be used (%(status)s); "
+                  "use /v1/completions.", name=name, status=status)
+    if capability == "chat":
+        return tr("The model '%(name)s' does not support chat: it cannot take chat messages; use /v1/completions.",
+                  name=name)
+    if capability == "completions":
+        return tr("The model '%(name)s' does not support completions: it does not complete text.", name=name)
+    return tr("The model '%(name)s' does not support embeddings: it does not produce embeddings; use an embedding "
+              "model such as multilingual-e5-small.", name=name)
 
 
 def upstream_address(manifest: ModelManifest) -> str | None:
@@ -47,16 +68,7 @@ class ModelHost:
     def require_capability(self, manifest: ModelManifest, capability: str) -> None:
         if capability in manifest.capabilities:
             return
-        reason = CAPABILITY_HINTS[capability]
-        if manifest.capabilities == ["embeddings"]:
-            reason = "it is an embedding model; use /v1/embeddings"
-        elif capability == "chat" and manifest.format == "gguf":
-            status = manifest.metadata.get("chat_template_status", "absent")
-            if status == "absent":
-                reason = "it has no chat template (it is a base model); use /v1/completions with a plain prompt"
-            else:
-                reason = f"its chat template cannot be used ({status}); use /v1/completions"
-        raise InvalidRequest(f"The model '{manifest.name}' does not support {capability}: {reason}.",
+        raise InvalidRequest(unsupported_capability(manifest, capability),
                              param="model", code=f"model_not_{capability}_capable")
 
     async def engine_for(self, model: str, capability: str) -> Engine:
@@ -82,8 +94,9 @@ class ModelHost:
     async def _load(self, manifest: ModelManifest) -> Engine:
         entry = engine_classes().get(manifest.engine)
         if entry is None:
-            raise Unavailable(f"No engine '{manifest.engine}' is installed for model '{manifest.name}'. "
-                              f"Installed engines: {', '.join(sorted(engine_classes()))}.")
+            raise Unavailable(tr("No engine '%(engine)s' is installed for model '%(name)s'. "
+                                 "Installed engines: %(engines)s.", engine=manifest.engine, name=manifest.name,
+                                 engines=", ".join(sorted(engine_classes()))))
         started = time.perf_counter()
         await asyncio.to_thread(self.registry.require_intact, manifest)
         engine = entry.load()(manifest, self.settings)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shuken.errors import InvalidRequest
+from shuken.localisable import tr
 
 
 class _Request(BaseModel):
@@ -30,7 +31,7 @@ class ResponseFormat(_Request):
     def as_dict(self) -> dict:
         if self.type == "json_schema":
             if self.json_schema is None:
-                raise InvalidRequest("response_format type json_schema needs a json_schema object.",
+                raise InvalidRequest(tr("response_format type json_schema needs a json_schema object."),
                                      param="response_format.json_schema")
             return {"type": "json_schema", "json_schema": {"name": self.json_schema.name,
                                                            "schema": self.json_schema.schema_}}
@@ -95,13 +96,13 @@ class SamplingFields(_Request):
 
     def refuse_unsupported(self) -> None:
         if self.n not in (None, 1):
-            raise InvalidRequest("Only n=1 is supported; send several requests for several choices.", param="n")
+            raise InvalidRequest(tr("Only n=1 is supported; send several requests for several choices."), param="n")
         if self.logit_bias:
-            raise InvalidRequest("logit_bias is not supported by this server.", param="logit_bias")
+            raise InvalidRequest(tr("logit_bias is not supported by this server."), param="logit_bias")
         if self.logprobs:
-            raise InvalidRequest("logprobs are not supported by this server.", param="logprobs")
+            raise InvalidRequest(tr("logprobs are not supported by this server."), param="logprobs")
         if self.stream_options is not None and not self.stream:
-            raise InvalidRequest("stream_options is only allowed when stream is true.", param="stream_options")
+            raise InvalidRequest(tr("stream_options is only allowed when stream is true."), param="stream_options")
 
     @property
     def stop_list(self) -> list[str]:
@@ -126,12 +127,12 @@ class ChatCompletionRequest(SamplingFields):
     def refuse_unsupported(self) -> None:
         super().refuse_unsupported()
         if self.tools:
-            raise InvalidRequest("Tool calling is not supported by this server yet.", param="tools")
+            raise InvalidRequest(tr("Tool calling is not supported by this server yet."), param="tools")
         if self.top_logprobs:
-            raise InvalidRequest("top_logprobs is not supported by this server.", param="top_logprobs")
+            raise InvalidRequest(tr("top_logprobs is not supported by this server."), param="top_logprobs")
         if self.max_tokens is not None and self.max_completion_tokens is not None \
                 and self.max_tokens != self.max_completion_tokens:
-            raise InvalidRequest("max_tokens and max_completion_tokens disagree; send one of them.",
+            raise InvalidRequest(tr("max_tokens and max_completion_tokens disagree; send one of them."),
                                  param="max_completion_tokens")
 
 
@@ -144,18 +145,18 @@ class CompletionRequest(SamplingFields):
     def refuse_unsupported(self) -> None:
         super().refuse_unsupported()
         if self.echo:
-            raise InvalidRequest("echo is not supported by this server.", param="echo")
+            raise InvalidRequest(tr("echo is not supported by this server."), param="echo")
         if self.suffix:
-            raise InvalidRequest("suffix (fill-in-the-middle) is not supported by this server.", param="suffix")
+            raise InvalidRequest(tr("suffix (fill-in-the-middle) is not supported by this server."), param="suffix")
         if self.best_of not in (None, 1):
-            raise InvalidRequest("Only best_of=1 is supported.", param="best_of")
+            raise InvalidRequest(tr("Only best_of=1 is supported."), param="best_of")
 
     @property
     def single_prompt(self) -> str:
         if isinstance(self.prompt, str):
             return self.prompt
         if len(self.prompt) != 1:
-            raise InvalidRequest("Send one prompt per request (a list of exactly one string is accepted).",
+            raise InvalidRequest(tr("Send one prompt per request (a list of exactly one string is accepted)."),
                                  param="prompt")
         return self.prompt[0]
 
@@ -171,9 +172,9 @@ class EmbeddingRequest(_Request):
     def texts(self) -> list[str]:
         texts = [self.input] if isinstance(self.input, str) else list(self.input)
         if not texts:
-            raise InvalidRequest("input must not be empty.", param="input")
+            raise InvalidRequest(tr("input must not be empty."), param="input")
         if len(texts) > 2048:
-            raise InvalidRequest("At most 2048 inputs per request.", param="input")
+            raise InvalidRequest(tr("At most 2048 inputs per request."), param="input")
         if any(not text for text in texts):
-            raise InvalidRequest("input must not contain empty strings.", param="input")
+            raise InvalidRequest(tr("input must not contain empty strings."), param="input")
         return texts

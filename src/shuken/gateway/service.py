@@ -19,6 +19,7 @@ from shuken.gateway import openai_format as fmt
 from shuken.gateway.host import ModelHost
 from shuken.gateway.metrics import GatewayMetrics
 from shuken.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from shuken.localisable import tr
 
 log = logging.getLogger("shuken.gateway")
 
@@ -237,8 +238,8 @@ class Gateway:
             call.model = request.model
             result = await engine.embed(texts)
             if request.dimensions is not None and result.vectors and request.dimensions != len(result.vectors[0]):
-                raise InvalidRequest(f"This model produces {len(result.vectors[0])}-dimensional embeddings; "
-                                     "dimensions cannot be changed.", param="dimensions")
+                raise InvalidRequest(tr("This model produces %(dimensions)s-dimensional embeddings; dimensions "
+                                        "cannot be changed.", dimensions=len(result.vectors[0])), param="dimensions")
         except ShukenError as exc:
             self._count(call, exc.status)
             raise

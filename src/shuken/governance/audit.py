@@ -31,6 +31,7 @@ from shuken.governance.authz import Resource, require
 from shuken.governance.events import DataExported, Event
 from shuken.governance.identity import Subject
 from shuken.governance.policy import WorkspacePolicy
+from shuken.localisable import tr
 from shuken.store import Database
 from shuken.store.tables import (
     AuditCheckpointRow, AuditContentRow, AuditEventRow, AuditHeadRow,
@@ -63,7 +64,7 @@ class ChainReport:
     workspace: str
     records: int
     ok: bool
-    problem: str | None = None
+    problem: str | None = None  # a `tr` message: the web UI shows it in the viewer's language
     bad_seq: int | None = None  # the first record that fails
     bad_id: int | None = None
     checkpoints: int = 0
@@ -171,24 +172,31 @@ class AuditLog:
         """Name the first record the head disagrees about: the first missing one, the first unannounced one, or
         the last one if it is not the record the head names."""
         if head.seq > count:
-            return count + 1, (f"record {count + 1} is missing: the chain ends at record {count}, but its head "
-                               f"says {head.seq}: records were removed from the end")
+            return count + 1, tr("record %(missing)s is missing: the chain ends at record %(count)s, but its head "
+                                 "says %(head)s: records were removed from the end", missing=count + 1, count=count,
+                                 head=head.seq)
         if head.seq < count:
-            return head.seq + 1, (f"record {head.seq + 1} was appended behind the log's back: the head says the "
-                                  f"chain ends at record {head.seq}, but it goes on to {count}")
-        return count, f"record {count} is not the record the chain's head names (hash mismatch): the tail was replaced"
+            return head.seq + 1, tr("record %(appended)s was appended behind the log's back: the head says the chain "
+                                    "ends at record %(head)s, but it goes on to %(count)s", appended=head.seq + 1,
+                                    head=head.seq, count=count)
+        return count, tr("record %(seq)s is not the record the chain's head names (hash mismatch): the tail was "
+                         "replaced", seq=count)
 
     @staticmethod
     def _check_row(row: AuditEventRow, expected: int, prev: str, last_id: int) -> str | None:
-        where = f"record {row.seq} (id {row.id}, {row.action} at {row.occurred_at})"
+        where = {"seq": row.seq, "id": row.id, "action": row.action, "at": row.occurred_at}
         if row.seq != expected:
-            return f"{where}: record {expected} is missing before it (deleted or renumbered)"
+            return tr("record %(seq)s (id %(id)s, %(action)s at %(at)s): record %(expected)s is missing before it "
+                      "(deleted or renumbered)", expected=expected, **where)
         if row.id <= last_id:
-            return f"{where}: stored out of order (id {row.id} after id {last_id}): reordered"
+            return tr("record %(seq)s (id %(id)s, %(action)s at %(at)s): stored out of order (id %(id)s after id "
+                      "%(last_id)s): reordered", last_id=last_id, **where)
         if row.prev_hash != prev:
-            return f"{where}: does not link to the record before it: inserted, reordered or re-chained"
+            return tr("record %(seq)s (id %(id)s, %(action)s at %(at)s): does not link to the record before it: "
+                      "inserted, reordered or re-chained", **where)
         if record_hash(row_fields(row)) != row.record_hash:
-            return f"{where}: its contents changed after it was written (hash mismatch)"
+            return tr("record %(seq)s (id %(id)s, %(action)s at %(at)s): its contents changed after it was written "
+                      "(hash mismatch)", **where)
         return None
 
     # -- checkpoints ----------------------------------------------------------------------------------------
@@ -269,22 +277,24 @@ class AuditLog:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
         if "malformed" in checkpoint:
-            return f"line {checkpoint['malformed']} of {self.checkpoint_file} is not a checkpoint: the file was edited"
+            return tr("line %(line)s of %(file)s is not a checkpoint: the file was edited",
+                      line=checkpoint["malformed"], file=str(self.checkpoint_file))
         trusted = self.public_key_hex()
         seq = checkpoint["seq"]
         if trusted is not None and checkpoint["public_key"] != trusted:
-            return f"checkpoint at record {seq} was signed by an unknown key"
+            return tr("checkpoint at record %(seq)s was signed by an unknown key", seq=seq)
         statement = {name: checkpoint[name] for name in ("workspace", "seq", "record_hash", "signed_at")}
         try:
             Ed25519PublicKey.from_public_bytes(bytes.fromhex(checkpoint["public_key"])).verify(
                 bytes.fromhex(checkpoint["signature"]), canonical(statement))
         except (InvalidSignature, ValueError):
-            return f"checkpoint at record {seq} has an invalid signature"
+            return tr("checkpoint at record %(seq)s has an invalid signature", seq=seq)
         if seq not in records:
-            return (f"a signed checkpoint ({checkpoint['signed_at']}) vouches for record {seq}, which no longer "
-                    f"exists: the tail of the log was truncated")
+            return tr("a signed checkpoint (%(signed_at)s) vouches for record %(seq)s, which no longer exists: the "
+                      "tail of the log was truncated", signed_at=checkpoint["signed_at"], seq=seq)
         if records[seq] != checkpoint["record_hash"]:
-            return f"record {seq} differs from the signed checkpoint of {checkpoint['signed_at']}: the chain was rewritten"
+            return tr("record %(seq)s differs from the signed checkpoint of %(signed_at)s: the chain was rewritten",
+                      seq=seq, signed_at=checkpoint["signed_at"])
         return None
 
     # -- reading and export ---------------------------------------------------------------------------------
@@ -342,8 +352,8 @@ def parse_since(value: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidRequest(f"since must be an ISO-8601 time such as 2026-11-01T00:00:00Z, not {value!r}.",
-                             param="since") from None
+        raise InvalidRequest(tr("since must be an ISO-8601 time such as 2026-11-01T00:00:00Z, not '%(value)s'.",
+                                value=value), param="since") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 

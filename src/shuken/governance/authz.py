@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from shuken.errors import Forbidden
 from shuken.governance.identity import Subject
+from shuken.localisable import tr
 
 # action → the key scope it needs. Every service entry point names one of these.
 ACTION_SCOPES = {
@@ -49,7 +50,7 @@ class Resource:
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
-    reason: str
+    reason: str  # a refusal's reason is the whole message for the caller
 
 
 def permits(subject: Subject, action: str) -> bool:
@@ -65,14 +66,16 @@ def authorize(action: str, resource: Resource, subject: Subject) -> Decision:
     if action not in ACTION_SCOPES:
         raise ValueError(f"unknown action {action!r}")
     if resource.workspace != subject.workspace:
-        return Decision(False, f"{resource} belongs to another workspace than the caller's "
-                               f"('{subject.workspace}'); data never crosses workspaces")
+        return Decision(False, tr("Not allowed: %(resource)s belongs to another workspace than the caller's "
+                                  "('%(workspace)s'); data never crosses workspaces.",
+                                  resource=str(resource), workspace=subject.workspace))
     if action not in ROLE_ACTIONS.get(subject.role, ()):
-        return Decision(False, f"the role '{subject.role}' in workspace '{subject.workspace}' does not allow "
-                               f"'{action}'")
+        return Decision(False, tr("Not allowed: the role '%(role)s' in workspace '%(workspace)s' does not allow "
+                                  "'%(action)s'.", role=subject.role, workspace=subject.workspace, action=action))
     if not permits(subject, action):
-        return Decision(False, f"this API key lacks the scope '{ACTION_SCOPES[action]}' that '{action}' needs; "
-                               "ask an administrator for a key with it (`shuken keys create --scopes ...`)")
+        return Decision(False, tr("Not allowed: this API key lacks the scope '%(scope)s' that '%(action)s' needs; "
+                                  "ask an administrator for a key with it (`shuken keys create --scopes ...`).",
+                                  scope=ACTION_SCOPES[action], action=action))
     how = f"role '{subject.role}'" + ("" if subject.scopes is None else " and the key's scopes")
     return Decision(True, f"{how} allow '{action}' in workspace '{subject.workspace}'")
 
@@ -81,5 +84,5 @@ def require(action: str, resource: Resource, subject: Subject) -> Decision:
     """authorize(), raising Forbidden (with the reason) when not allowed."""
     decision = authorize(action, resource, subject)
     if not decision.allowed:
-        raise Forbidden(f"Not allowed: {decision.reason}.", code="forbidden")
+        raise Forbidden(decision.reason, code="forbidden")
     return decision

@@ -20,6 +20,7 @@ from shuken.governance.directory import policy_of
 from shuken.governance.events import EventBus
 from shuken.governance.identity import Subject
 from shuken.governance.redaction import redact_content, redact_for
+from shuken.localisable import tr
 from shuken.store import Database
 from shuken.store.tables import ConsentEventRow, ModelRow, TrainingRecordRow
 
@@ -54,13 +55,13 @@ class ConsentService:
         so the audit record never claims the user clicked."""
         require("consent:self", Resource("consent", subject.workspace), subject)
         if subject.user_id is None:
-            raise InvalidRequest("Consent is given by a user; the local operator has none. Use the user's key.")
+            raise InvalidRequest(tr("Consent is given by a user; the local operator has none. Use the user's key."))
         if granted and delete_captured:
-            raise InvalidRequest("delete_captured applies to a withdrawal.", param="delete_captured")
+            raise InvalidRequest(tr("delete_captured applies to a withdrawal."), param="delete_captured")
         with self.db.session() as session:
             if granted and policy_of(session, subject.workspace).training_capture == "off":
-                raise InvalidRequest(f"Workspace '{subject.workspace}' does not capture training data "
-                                     "(training_capture is 'off'); there is nothing to consent to.",
+                raise InvalidRequest(tr("Workspace '%(workspace)s' does not capture training data (training_capture is "
+                                        "'off'); there is nothing to consent to.", workspace=subject.workspace),
                                      code="capture_off")
             row = ConsentEventRow(workspace=subject.workspace, user_id=subject.user_id, granted=granted,
                                   at=datetime.now(timezone.utc))

@@ -21,6 +21,7 @@ from shuken.governance.authz import Resource, require
 from shuken.governance.events import EventBus
 from shuken.governance.identity import ROLES, Subject
 from shuken.governance.policy import WorkspacePolicy
+from shuken.localisable import tr
 from shuken.store import Database
 from shuken.store.tables import GroupMemberRow, MembershipRow, UserRow, WebSessionRow, WorkspaceRow, utc_now
 
@@ -29,6 +30,12 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 GROUP = re.compile(r"^[\w.-]{1,100}$")
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
+# A failed sign-in's reason (kept in the audit record as it is) → what the person signing in is told.
+SIGN_IN_FAILED = {
+    "account locked after repeated failures": tr("Sign-in failed: account locked after repeated failures."),
+    "unknown user or wrong password": tr("Sign-in failed: unknown user or wrong password."),
+    "not a member of this workspace": tr("Sign-in failed: not a member of this workspace."),
+}
 
 
 
@@ -48,7 +55,7 @@ class Member:
 def normalise_email(email: str) -> str:
     email = (email or "").strip().lower()
     if not EMAIL.match(email) or len(email) > 320:
-        raise InvalidRequest(f"{email!r} is not an e-mail address.", param="email")
+        raise InvalidRequest(tr("'%(email)s' is not an e-mail address.", email=email), param="email")
     return email
 
 
@@ -67,10 +74,11 @@ class Directory:
     # -- workspaces -----------------------------------------------------------------------------------------
     def create_workspace(self, slug: str, display_name: str = "", actor: str = "operator") -> dict:
         if not SLUG.match(slug or ""):
-            raise InvalidRequest("A workspace id is 1–63 lower-case letters, digits, '-' or '_'.", param="slug")
+            raise InvalidRequest(tr("A workspace id is 1–63 lower-case letters, digits, '-' or '_'."), param="slug")
         with self.db.session() as session:
             if session.get(WorkspaceRow, slug) is not None:
-                raise InvalidRequest(f"Workspace '{slug}' already exists.", param="slug", code="workspace_exists")
+                raise InvalidRequest(tr("Workspace '%(slug)s' already exists.", slug=slug), param="slug",
+                                     code="workspace_exists")
             row = WorkspaceRow(slug=slug, display_name=display_name or slug, policy={}, created_at=utc_now())
             session.add(row)
             session.flush()
@@ -102,7 +110,7 @@ class Directory:
     def _workspace_row(session: Session, slug: str) -> WorkspaceRow:
         row = session.get(WorkspaceRow, slug)
         if row is None:
-            raise NotFound(f"No workspace '{slug}'. List them with `shuken workspaces list`.",
+            raise NotFound(tr("No workspace '%(slug)s'. List them with `shuken workspaces list`.", slug=slug),
                            param="workspace", code="workspace_not_found")
         return row
 
@@ -118,7 +126,8 @@ class Directory:
             try:
                 after = before.updated(changes)
             except ValueError as exc:
-                raise InvalidRequest(f"Invalid workspace settings: {exc}", param="settings") from None
+                raise InvalidRequest(tr("Invalid workspace settings: %(error)s", error=str(exc)),
+                                     param="settings") from None
             row.policy = after.model_dump()
             changed = {k: {"from": getattr(before, k), "to": getattr(after, k)}
                        for k in type(after).model_fields if getattr(before, k) != getattr(after, k)}
@@ -148,8 +157,9 @@ class Directory:
                                              resource=f"user:{user.id}", content={"email": email},
                                              content_user_id=user.id), session)
             elif session.get(MembershipRow, (subject.workspace, user.id)) is not None:
-                raise InvalidRequest(f"{email} is already a member of '{subject.workspace}'; change their role "
-                                     "with `shuken users set-role`.", param="email", code="user_exists")
+                raise InvalidRequest(tr("%(email)s is already a member of '%(workspace)s'; change their role with "
+                                        "`shuken users set-role`.", email=email, workspace=subject.workspace),
+                                     param="email", code="user_exists")
             self._set_membership(session, subject, user, role, groups)
             return self._member(session, subject.workspace, user)
 
@@ -184,11 +194,11 @@ class Directory:
         if current_role != "owner" or new_role == "owner":
             return
         if subject.role != "owner":
-            raise Forbidden("Only an owner can change or remove an owner.", code="forbidden")
+            raise Forbidden(tr("Only an owner can change or remove an owner."), code="forbidden")
         owners = session.scalar(select(func.count()).select_from(MembershipRow).where(
             MembershipRow.workspace == workspace, MembershipRow.role == "owner"))
         if owners <= 1:
-            raise InvalidRequest("This is the workspace's last owner; make someone else an owner first.",
+            raise InvalidRequest(tr("This is the workspace's last owner; make someone else an owner first."),
                                  code="last_owner")
 
     @staticmethod
@@ -199,9 +209,10 @@ class Directory:
     @staticmethod
     def _check_role(subject: Subject, role: str) -> None:
         if role not in ROLES:
-            raise InvalidRequest(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.", param="role")
+            raise InvalidRequest(tr("Unknown role '%(role)s'; choose one of %(roles)s.", role=role,
+                                    roles=", ".join(ROLES)), param="role")
         if role == "owner" and subject.role != "owner":
-            raise Forbidden("Only an owner can make someone an owner.", param="role", code="forbidden")
+            raise Forbidden(tr("Only an owner can make someone an owner."), param="role", code="forbidden")
 
     def _set_membership(self, session: Session, subject: Subject, user: UserRow, role: str,
                         groups: list[str] | tuple[str, ...] | None) -> None:
@@ -222,7 +233,7 @@ class Directory:
         wanted = sorted({g.strip() for g in groups if g.strip()})
         for group in wanted:
             if not GROUP.match(group):
-                raise InvalidRequest(f"Invalid group name {group!r}.", param="groups")
+                raise InvalidRequest(tr("Invalid group name '%(group)s'.", group=group), param="groups")
         current = sorted(session.scalars(select(GroupMemberRow.group_name).where(
             GroupMemberRow.workspace == subject.workspace, GroupMemberRow.user_id == user.id)))
         if current == wanted:
@@ -243,7 +254,8 @@ class Directory:
     def _member_user(self, session: Session, workspace: str, email: str) -> UserRow:
         user = session.scalar(select(UserRow).where(UserRow.email == normalise_email(email)))
         if user is None or session.get(MembershipRow, (workspace, user.id)) is None:
-            raise NotFound(f"No user {email} in workspace '{workspace}'. Add them with `shuken users create`.",
+            raise NotFound(tr("No user %(email)s in workspace '%(workspace)s'. Add them with "
+                              "`shuken users create`.", email=email, workspace=workspace),
                            param="email", code="user_not_found")
         return user
 
@@ -296,7 +308,7 @@ class Directory:
         """The Subject of a user in a workspace, from their current role and groups."""
         membership = session.get(MembershipRow, (workspace, user_id))
         if membership is None:
-            raise Unauthorized("This user is no longer a member of the workspace.")
+            raise Unauthorized(tr("This user is no longer a member of the workspace."))
         groups = frozenset(session.scalars(select(GroupMemberRow.group_name).where(
             GroupMemberRow.workspace == workspace, GroupMemberRow.user_id == user_id)))
         return Subject(workspace=workspace, role=membership.role, user_id=user_id, key_id=key_id, groups=groups,
@@ -305,14 +317,14 @@ class Directory:
     # -- passwords ------------------------------------------------------------------------------------------
     def _hash_password(self, password: str) -> str:
         if len(password) < 12:
-            raise InvalidRequest("A password needs at least 12 characters.", param="password")
+            raise InvalidRequest(tr("A password needs at least 12 characters."), param="password")
         return self.hasher.hash(password)
 
     def set_password(self, email: str, password: str) -> None:
         with self.db.session() as session:
             user = session.scalar(select(UserRow).where(UserRow.email == normalise_email(email)))
             if user is None:
-                raise NotFound(f"No user {email}.", param="email", code="user_not_found")
+                raise NotFound(tr("No user %(email)s.", email=email), param="email", code="user_not_found")
             user.password_hash = self._hash_password(password)
             user.failed_logins, user.locked_until = 0, None
             # A new password signs the user out of every browser (the old one may be why it was changed).
@@ -333,7 +345,7 @@ class Directory:
         with self.db.session() as session:
             if session.get(WorkspaceRow, workspace) is None:
                 self._spend_a_verification(password)
-                raise Unauthorized("Sign-in failed: unknown user or wrong password.", code="invalid_credentials")
+                raise Unauthorized(tr("Sign-in failed: unknown user or wrong password."), code="invalid_credentials")
             user = session.scalar(select(UserRow).where(UserRow.email == (email or "").strip().lower()))
             now = utc_now()
             ok, reason = False, "unknown user or wrong password"
@@ -362,5 +374,5 @@ class Directory:
                                             details={} if ok else {"reason": reason}), session)
             if ok:
                 return self.subject_for(session, workspace, user.id)
-        raise Unauthorized(f"Sign-in failed: {reason}.",
+        raise Unauthorized(SIGN_IN_FAILED[reason],
                            code="account_locked" if reason == locked else "invalid_credentials")

@@ -20,6 +20,7 @@ from shuken.gateway.host import upstream_address
 from shuken.governance import egress
 from shuken.governance.authz import Resource, require
 from shuken.governance.identity import Subject
+from shuken.localisable import joined, tr
 from shuken.registry.builtin import BUNDLED
 from shuken.store.tables import AuditCheckpointRow, ConsentEventRow, MembershipRow, TrainingRecordRow
 
@@ -30,6 +31,9 @@ PROBES = (("203.0.113.1", 443), ("huggingface.co", 443))
 
 @dataclass(frozen=True)
 class Check:
+    """One check; `name` and `detail` are `tr` messages where they are words (the web UI shows them in the viewer's
+    language), and their English is what the CLI, the JSON report and `failed` name."""
+
     section: str
     name: str
     ok: bool
@@ -101,30 +105,36 @@ def model_origin(manifest) -> str:
 def model_checks(registry, guard, verify: bool = True, show_progress: bool = False) -> list[Check]:
     manifests = registry.list()
     registered = {m.name for m in manifests}
-    checks = [Check("models", f"bundled model {b.name}", False, "not registered: `shuken models list` registers it")
+    checks = [Check("models", tr("bundled model %(name)s", name=b.name), False,
+                    tr("not registered: `shuken models list` registers it"))
               for b in BUNDLED if b.name not in registered]
     for manifest in manifests:
-        ok, reason = registry.verify(manifest, show_progress) if verify else (True, "not re-hashed (verify off)")
+        ok, reason = registry.verify(manifest, show_progress) if verify else (True, tr("not re-hashed (verify off)"))
         origin, address = model_origin(manifest), upstream_address(manifest)
-        warning, notes = False, []
+        notes = []
+        warning = False
         if address is not None:
             host, _, port = address.rpartition(":")
             decision = guard.decide(host, int(port)) if guard else None
-            notes.append(f"the guard lets it through: {decision.reason}" if decision and decision.allowed else
-                         f"the guard REFUSES it: {decision.reason}" if decision else "remote; no guard installed")
+            notes.append(tr("the guard lets it through: %(reason)s", reason=decision.reason)
+                         if decision and decision.allowed else
+                         tr("the guard REFUSES it: %(reason)s", reason=decision.reason) if decision else
+                         tr("remote; no guard installed"))
             warning = decision is not None and not decision.allowed
         if not manifest.license:
-            notes.append("licence unknown: record it when adding the model (--license)")
+            notes.append(tr("licence unknown: record it when adding the model (--license)"))
             warning = True
         data = {"model": manifest.name, "sha256": manifest.sha256, "license": manifest.license, "origin": origin,
                 "bundled": manifest.name in {b.name for b in BUNDLED}, "location": "remote" if address else "local",
                 "path": manifest.path, "size_bytes": manifest.size_bytes,
                 "verified": ok if verify and manifest.sha256 else None}  # None: nothing was hashed
-        integrity = f"sha256 {manifest.sha256[:12]}… verified" if ok and verify and manifest.sha256 else reason
-        detail = "; ".join([integrity, f"licence {manifest.license or '?'}", f"origin {origin}", *notes])
-        checks.append(Check("models", f"model {manifest.name}", ok, detail, warning, data))
+        verified = ok and verify and manifest.sha256
+        integrity = tr("sha256 %(sha256)s… verified", sha256=manifest.sha256[:12]) if verified else reason
+        detail = joined([integrity, tr("licence %(license)s", license=manifest.license or "?"),
+                         tr("origin %(origin)s", origin=origin), *notes])
+        checks.append(Check("models", tr("model %(name)s", name=manifest.name), ok, detail, warning, data))
     if not manifests:
-        checks.append(Check("models", "models registered", True, "no model registered yet", True))
+        checks.append(Check("models", tr("models registered"), True, tr("no model registered yet"), True))
     return checks
 
 
@@ -138,22 +148,30 @@ def storage_locations(settings, audit) -> list[dict]:
     models_bytes, models_count = _size(settings.models_dir)
     key, checkpoints = settings.signing_key_path, audit.checkpoint_file
     return [
-        {"kind": "database", "where": url.render_as_string(hide_password=True), "path": str(database or ""),
+        {"kind": tr("database"), "where": url.render_as_string(hide_password=True), "path": str(database or ""),
          "bytes": db_bytes, "holds": "workspaces, users, key hashes, audit records, documents and their index, "
                                      "conversations, consent events, captured training records"},
-        {"kind": "uploaded files", "where": str(settings.files_dir), "path": str(settings.files_dir),
+        {"kind": tr("uploaded files"), "where": str(settings.files_dir), "path": str(settings.files_dir),
          "bytes": files_bytes, "files": files_count, "holds": "original uploaded documents (content-addressed)"},
-        {"kind": "models", "where": str(settings.models_dir), "path": str(settings.models_dir),
+        {"kind": tr("models"), "where": str(settings.models_dir), "path": str(settings.models_dir),
          "bytes": models_bytes, "files": models_count,
          "holds": "assembled bundled models; files added with `shuken models add` stay where they are"},
-        {"kind": "audit signing key", "where": str(key), "path": str(key),
+        {"kind": tr("audit signing key"), "where": str(key), "path": str(key),
          "bytes": key.stat().st_size if key.is_file() else None, "holds": "Ed25519 key that signs checkpoints"},
-        {"kind": "audit checkpoints", "where": str(checkpoints), "path": str(checkpoints),
+        {"kind": tr("audit checkpoints"), "where": str(checkpoints), "path": str(checkpoints),
          "bytes": checkpoints.stat().st_size if checkpoints and checkpoints.is_file() else None,
          "holds": "signed heads of every audit chain (a second copy beside the key)"},
-        {"kind": "logs", "where": "stderr", "path": "", "bytes": None,
+        {"kind": tr("logs"), "where": "stderr", "path": "", "bytes": None,
          "holds": "JSON lines; where they are kept is up to the process manager (journald, a file)"},
     ]
+
+
+def _place(where: str, size: str | None, files: int | None) -> str:
+    """Where a store is, with its size and file count when known."""
+    if size is None:
+        return where if files is None else tr("%(where)s in %(files)s file(s)", where=where, files=files)
+    return (tr("%(where)s, %(size)s", where=where, size=size) if files is None else
+            tr("%(where)s, %(size)s in %(files)s file(s)", where=where, size=size, files=files))
 
 
 def storage_checks(settings, audit, registry_paths: list[str]) -> list[Check]:
@@ -161,33 +179,40 @@ def storage_checks(settings, audit, registry_paths: list[str]) -> list[Check]:
     home = settings.home_dir
     mode = home.stat().st_mode
     others = bool(mode & 0o007)
-    checks.append(Check("storage", "home directory", True,
-                        f"{home} (mode {stat.filemode(mode)})" + (": other users of this machine can enter it; "
-                                                                  "chmod 700" if others else ""),
+    values = {"path": str(home), "mode": stat.filemode(mode)}
+    checks.append(Check("storage", tr("home directory"), True,
+                        tr("%(path)s (mode %(mode)s): other users of this machine can enter it; chmod 700", **values)
+                        if others else tr("%(path)s (mode %(mode)s)", **values),
                         others, {"path": str(home), "mode": oct(mode & 0o777)}))
     for place in storage_locations(settings, audit):
-        size = "" if place["bytes"] is None else f", {human_bytes(place['bytes'])}"
-        files = f" in {place['files']} file(s)" if place.get("files") is not None else ""
-        ok, warning, note = True, False, ""
+        where, files = place["where"], place.get("files")
+        size = None if place["bytes"] is None else human_bytes(place["bytes"])
+        ok, warning, detail = True, False, _place(where, size, files)
         if place["kind"] == "audit signing key":
             key = Path(place["path"])
             if not key.is_file():
-                warning, note = True, ": not created yet (no checkpoint signed)"
+                warning, detail = True, tr("%(where)s: not created yet (no checkpoint signed)", where=where)
             elif key.stat().st_mode & 0o077:  # anyone else who can read it can forge checkpoints
-                ok, note = False, f": readable by others ({stat.filemode(key.stat().st_mode)}); chmod 600"
+                ok, detail = False, tr("%(where)s, %(size)s: readable by others (%(mode)s); chmod 600", where=where,
+                                       size=size, mode=stat.filemode(key.stat().st_mode))
             elif key.is_relative_to(home):
-                note = ": inside SHUKEN_HOME; keep a copy of the checkpoints file on another machine"
+                detail = tr("%(where)s, %(size)s: inside SHUKEN_HOME; keep a copy of the checkpoints file on another "
+                            "machine", where=where, size=size)
         if place["kind"] == "audit checkpoints" and place["bytes"] is None:
-            note = ": not created yet"
+            detail = tr("%(where)s: not created yet", where=where)
         if place["kind"] == "logs" and settings.log_prompts:
-            warning, note = True, ": SHUKEN_LOG_PROMPTS is on, so prompt and answer text goes to the logs"
+            warning, detail = True, tr("%(where)s: SHUKEN_LOG_PROMPTS is on, so prompt and answer text goes to the "
+                                       "logs", where=where)
         elif place["kind"] == "logs":
-            note = ": no prompt or answer text (SHUKEN_LOG_PROMPTS off)"
+            detail = tr("%(where)s: no prompt or answer text (SHUKEN_LOG_PROMPTS off)", where=where)
         if place["kind"] == "models":
             outside = [p for p in registry_paths if not Path(p).is_relative_to(settings.models_dir)]
-            note = f"; {len(outside)} registered model file(s) live elsewhere (registered in place)" if outside else ""
+            if outside:
+                detail = tr("%(where)s, %(size)s in %(files)s file(s); %(elsewhere)s registered model file(s) live "
+                            "elsewhere (registered in place)", where=where, size=size, files=files,
+                            elsewhere=len(outside))
             place = {**place, "elsewhere": outside}
-        checks.append(Check("storage", place["kind"], ok, f"{place['where']}{size}{files}{note}", warning,
+        checks.append(Check("storage", place["kind"], ok, detail, warning,
                             {k: v for k, v in place.items() if k not in ("kind",)}))
     return checks
 
@@ -199,27 +224,32 @@ def listen_check(host: str, port: int, explicit: bool, sovereign: bool) -> Check
     non-loopback address nobody set on purpose."""
     where = f"{host}:{port}"
     data = {"host": host, "port": port, "explicit": explicit}
+    name = tr("listening address")
     try:
         address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         address = None
     if (address is not None and address.is_loopback) or host.lower() == "localhost":
-        return Check("listening", "listening address", True, f"{where}: loopback, only this machine can connect",
+        return Check("listening", name, True, tr("%(where)s: loopback, only this machine can connect", where=where),
                      data=data)
     if sovereign and not explicit:
-        return Check("listening", "listening address", False, f"{where}: not loopback, and not set explicitly "
-                     "(SHUKEN_HOST or shuken.toml); set it on purpose or use 127.0.0.1", data=data)
+        return Check("listening", name, False, tr("%(where)s: not loopback, and not set explicitly (SHUKEN_HOST or "
+                                                  "shuken.toml); set it on purpose or use 127.0.0.1", where=where),
+                     data=data)
     if address is None:
-        return Check("listening", "listening address", True, f"{where}: a host name; not resolved here (that would be "
-                     "a DNS query): make sure it names an internal interface", True, data)
+        return Check("listening", name, True, tr("%(where)s: a host name; not resolved here (that would be a DNS "
+                                                 "query): make sure it names an internal interface", where=where),
+                     True, data)
     if address.is_unspecified:
-        return Check("listening", "listening address", True, f"{where}: every interface of this machine, including "
-                     "any public one; bind an internal address, or keep a firewall in front", True, data)
+        return Check("listening", name, True, tr("%(where)s: every interface of this machine, including any public "
+                                                 "one; bind an internal address, or keep a firewall in front",
+                                                 where=where), True, data)
     if address.is_global:
-        return Check("listening", "listening address", not sovereign, f"{where}: a public address, so the API is "
-                     "reachable from the internet; bind an internal address behind a reverse proxy", True, data)
-    return Check("listening", "listening address", True, f"{where}: a non-public interface, set explicitly; "
-                 "reachable from that network (use TLS in front)", data=data)
+        return Check("listening", name, not sovereign, tr("%(where)s: a public address, so the API is reachable from "
+                                                          "the internet; bind an internal address behind a reverse "
+                                                          "proxy", where=where), True, data)
+    return Check("listening", name, True, tr("%(where)s: a non-public interface, set explicitly; reachable from that "
+                                             "network (use TLS in front)", where=where), data=data)
 
 
 # -- egress ---------------------------------------------------------------------------------------------------
@@ -235,33 +265,44 @@ def _entry_network(text: str):
 def egress_checks(settings, guard: egress.EgressGuard | None) -> list[Check]:
     installed = guard is not None and guard.installed
     checks = [
-        Check("egress", "sovereign mode", settings.sovereign, "on: offline switches set and the egress guard installed"
-              if settings.sovereign else "off (SHUKEN_SOVEREIGN=false): nothing stops outbound connections"),
-        Check("egress", "egress guard installed", installed,
-              f"installed in this process (pid {os.getpid()}); {guard.refusals} refusal(s) so far" if installed
-              else "no guard in this process: outbound connections are not checked", data={"installed": installed}),
+        Check("egress", tr("sovereign mode"), settings.sovereign,
+              tr("on: offline switches set and the egress guard installed") if settings.sovereign
+              else tr("off (SHUKEN_SOVEREIGN=false): nothing stops outbound connections")),
+        Check("egress", tr("egress guard installed"), installed,
+              tr("installed in this process (pid %(pid)s); %(refusals)s refusal(s) so far", pid=os.getpid(),
+                 refusals=guard.refusals) if installed
+              else tr("no guard in this process: outbound connections are not checked"), data={"installed": installed}),
     ]
     allows = guard.policy.describe() if guard else []
     entries = allows[2:]  # the first two are loopback and unix sockets, always allowed
     networks = [(e, _entry_network(e)) for e in entries]
     everything = [e for e, n in networks if n is not None and n.prefixlen == 0]
     public = [e for e, n in networks if n is not None and n.prefixlen and n.network_address.is_global]
-    detail = "allows " + "; ".join(allows) if allows else "no guard: everything is allowed"
-    if everything:
-        detail += f". {', '.join(everything)} allows every address: the guard protects nothing"
+    listed = joined(allows)
+    if not allows:
+        detail = tr("no guard: everything is allowed")
+    elif everything:
+        detail = tr("allows %(allows)s. %(everything)s allows every address: the guard protects nothing",
+                    allows=listed, everything=", ".join(everything))
     elif public:
-        detail += f". Public address(es) allowed: {', '.join(public)}; confirm they are yours"
-    checks.append(Check("egress", "egress allow-list", installed and not everything, detail, bool(public),
+        detail = tr("allows %(allows)s. Public address(es) allowed: %(public)s; confirm they are yours",
+                    allows=listed, public=", ".join(public))
+    else:
+        detail = tr("allows %(allows)s", allows=listed)
+    checks.append(Check("egress", tr("egress allow-list"), installed and not everything, detail, bool(public),
                         {"allows": allows}))
     for host, port in PROBES:
         decision = guard.decide(host, port) if guard else None
         refused = decision is not None and not decision.allowed
         data = {"host": host, "port": port, "allowed": None if decision is None else decision.allowed,
                 "reason": decision.reason if decision else "no guard installed"}
-        detail = (f"the guard refuses it: {decision.reason}" if refused else
-                  f"the guard would ALLOW it: {decision.reason}" if decision else "no guard would refuse it")
-        checks.append(Check("egress", f"refuses {host}:{port}", refused, detail + " (decided in-process; "
-                            "no connection opened)", data=data))
+        detail = (tr("the guard refuses it: %(reason)s (decided in-process; no connection opened)",
+                     reason=decision.reason) if refused else
+                  tr("the guard would ALLOW it: %(reason)s (decided in-process; no connection opened)",
+                     reason=decision.reason) if decision else
+                  tr("no guard would refuse it (decided in-process; no connection opened)"))
+        checks.append(Check("egress", tr("refuses %(host)s:%(port)s", host=host, port=port), refused, detail,
+                            data=data))
     return checks
 
 
@@ -271,20 +312,25 @@ def environment_checks(environ: Mapping[str, str], before: Mapping[str, str] | N
         actual = environ.get(name)
         ok = actual is not None and actual.lower() == wanted.lower()
         if not ok:
-            detail = f"{name} is {'not set' if actual is None else repr(actual)}; sovereign mode sets {wanted}"
+            detail = (tr("%(name)s is not set; sovereign mode sets %(wanted)s", name=name, wanted=wanted)
+                      if actual is None else
+                      tr("%(name)s is '%(actual)s'; sovereign mode sets %(wanted)s", name=name, actual=actual,
+                         wanted=wanted))
         elif before is None or before.get(name, "").lower() == wanted.lower():
-            detail = f"{name}={actual}"
+            detail = f"{name}={actual}"  # no words to translate
+        elif before.get(name) is None:
+            detail = tr("%(name)s=%(actual)s (set by Shuken at start)", name=name, actual=actual)
         else:
-            previous = before.get(name)
-            detail = f"{name}={actual} (" + ("set by Shuken at start" if previous is None
-                                             else f"was {previous!r}; forced by sovereign mode") + ")"
+            detail = tr("%(name)s=%(actual)s (was '%(previous)s'; forced by sovereign mode)", name=name,
+                        actual=actual, previous=before.get(name))
+        # The check's name is the variable's own name: not words to translate.
         checks.append(Check("environment", name, ok, detail, data={"value": actual, "expected": wanted}))
     return checks
 
 
 # -- workspaces and audit -------------------------------------------------------------------------------------
 def _days(value: int | None) -> str:
-    return "kept until deleted" if value is None else f"{value} day(s)"
+    return tr("kept until deleted") if value is None else tr("%(days)s day(s)", days=value)
 
 
 def consent_counts(session, workspace: str) -> dict:
@@ -308,22 +354,25 @@ def workspace_checks(db, workspaces: list[dict]) -> list[Check]:
         retention = {kind: policy[f"retention_{kind}_days"] for kind in ("conversations", "audit_content", "files",
                                                                          "training")}
         forever = policy["audit_content"] and retention["audit_content"] is None
-        detail = "; ".join(f"{kind.replace('_', ' ')}: " + ("none kept (audit_content off)"
-                                                             if kind == "audit_content" and not policy["audit_content"]
-                                                             else _days(days)) for kind, days in retention.items())
+        detail = joined([tr("conversations: %(days)s", days=_days(retention["conversations"])),
+                         tr("audit content: %(days)s", days=_days(retention["audit_content"]))
+                         if policy["audit_content"] else tr("audit content: none kept (audit_content off)"),
+                         tr("files: %(days)s", days=_days(retention["files"])),
+                         tr("training: %(days)s", days=_days(retention["training"]))])
         if forever:
-            detail += ": prompts and answers kept with audit records accumulate with no limit"
-        checks.append(Check("workspaces", f"retention {slug}", True, detail, forever,
+            detail = tr("%(retention)s: prompts and answers kept with audit records accumulate with no limit",
+                        retention=detail)
+        checks.append(Check("workspaces", tr("retention %(workspace)s", workspace=slug), True, detail, forever,
                             {"workspace": slug, "retention_days": retention, "audit_content": policy["audit_content"]}))
         with db.session() as session:
             counts = consent_counts(session, slug)
         mode = policy["training_capture"]
         unredacted = mode == "opt-in" and policy["pii_before_logging"] == "off"
-        detail = ("training capture off: no conversation is kept as training data" if mode == "off" else
-                  f"training capture opt-in: {counts['users_consenting']} user(s) consenting, "
-                  f"{counts['captured_records']} record(s) captured; "
-                  f"PII before logging: {policy['pii_before_logging']}")
-        checks.append(Check("workspaces", f"consent {slug}", True, detail, unredacted,
+        detail = (tr("training capture off: no conversation is kept as training data") if mode == "off" else
+                  tr("training capture opt-in: %(users)s user(s) consenting, %(records)s record(s) captured; PII "
+                     "before logging: %(pii)s", users=counts["users_consenting"], records=counts["captured_records"],
+                     pii=policy["pii_before_logging"]))
+        checks.append(Check("workspaces", tr("consent %(workspace)s", workspace=slug), True, detail, unredacted,
                             {"workspace": slug, "training_capture": mode, **counts}))
     return checks
 
@@ -341,18 +390,26 @@ def audit_checks(audit, db, chains: list[str]) -> list[Check]:
         report = audit.verify(chain)
         latest = latest_checkpoint(db, chain)
         signed += report.checkpoints
-        if report.ok:
-            detail = f"{report.records} record(s), chain intact; {report.checkpoints} signed checkpoint(s)" + (
-                f", latest at record {latest['seq']} ({latest['signed_at']})" if latest else "")
+        if not report.ok:  # the chain's own account (a `tr` message), naming the first record that fails
+            detail = report.problem
+        elif latest:
+            detail = tr("%(records)s record(s), chain intact; %(checkpoints)s signed checkpoint(s), latest at record "
+                        "%(seq)s (%(signed_at)s)", records=report.records, checkpoints=report.checkpoints,
+                        seq=latest["seq"], signed_at=latest["signed_at"])
         else:
-            detail = f"BROKEN: {report.problem}"
-        checks.append(Check("audit", f"audit chain {chain}", report.ok, detail,
+            detail = tr("%(records)s record(s), chain intact; %(checkpoints)s signed checkpoint(s)",
+                        records=report.records, checkpoints=report.checkpoints)
+        checks.append(Check("audit", tr("audit chain %(workspace)s", workspace=chain), report.ok, detail,
                             data={**report.as_dict(), "latest_checkpoint": latest}))
-    checks.append(Check("audit", "signed checkpoints", True,
-                        f"{signed} checkpoint(s) signed; public key {(audit.public_key_hex() or 'none')[:16]}" if signed
-                        else "none yet: removing the newest records would go unnoticed until one is signed "
-                             "(`shuken audit checkpoint`; the server signs every SHUKEN_AUDIT_CHECKPOINT_MINUTES)",
-                        not signed, {"checkpoints": signed}))
+    public_key = audit.public_key_hex() if signed else None
+    if not signed:
+        detail = tr("none yet: removing the newest records would go unnoticed until one is signed (`shuken audit "
+                    "checkpoint`; the server signs every SHUKEN_AUDIT_CHECKPOINT_MINUTES)")
+    elif public_key:
+        detail = tr("%(count)s checkpoint(s) signed; public key %(key)s", count=signed, key=public_key[:16])
+    else:
+        detail = tr("%(count)s checkpoint(s) signed; public key none", count=signed)
+    checks.append(Check("audit", tr("signed checkpoints"), True, detail, not signed, {"checkpoints": signed}))
     return checks
 
 

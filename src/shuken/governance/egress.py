@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from shuken.localisable import tr
+
 logger = logging.getLogger("shuken.egress")
 
-NOT_ALLOWED = "not loopback, not in SHUKEN_EGRESS_ALLOW"
+NOT_ALLOWED = tr("not loopback, not in SHUKEN_EGRESS_ALLOW")
 _LOOPBACK_NAMES = frozenset({"localhost"})
 _CONNECTS = frozenset({"socket.connect", "socket.sendto", "socket.sendmsg"})  # connect_ex raises socket.connect
 _FORWARD = frozenset({"socket.getaddrinfo", "socket.gethostbyname"})  # gethostbyname_ex raises this one too
@@ -123,29 +125,29 @@ class EgressPolicy:
         if isinstance(host, bytes):
             host = host.decode("ascii", "replace")
         if not host:
-            return Decision(True, "no remote host (local or passive)")
+            return Decision(True, tr("no remote host (local or passive)"))
         addr = _ip(host)
         if addr is not None:
             if addr.is_loopback:
-                return Decision(True, "loopback")
+                return Decision(True, tr("loopback"))
             if addr.is_unspecified:
-                return Decision(True, "unspecified address (this host)")
+                return Decision(True, tr("unspecified address (this host)"))
             matches = [e for e in self._entries if e.network is not None and addr in e.network]
         else:
             if _name(host) in _LOOPBACK_NAMES:
-                return Decision(True, "loopback")
+                return Decision(True, tr("loopback"))
             matches = [e for e in self._entries if e.name == _name(host)]
         for entry in matches:
             if entry.port is None or port is None or entry.port == port:
-                return Decision(True, f"allow-listed: {entry.text}")
+                return Decision(True, tr("allow-listed: %(entry)s", entry=entry.text))
         if matches:
             ports = ", ".join(str(e.port) for e in matches)
-            return Decision(False, f"allow-listed only on port {ports}, not {port}")
+            return Decision(False, tr("allow-listed only on port %(ports)s, not %(port)s", ports=ports, port=port))
         return Decision(False, NOT_ALLOWED)
 
     def describe(self) -> list[str]:
-        always = ["loopback: 127.0.0.0/8, ::1, localhost (always)", "unix sockets (always)"]
-        return always + [e.text + (" (any port)" if e.port is None else "") for e in self._entries]
+        always = [tr("loopback: 127.0.0.0/8, ::1, localhost (always)"), tr("unix sockets (always)")]
+        return always + [tr("%(entry)s (any port)", entry=e.text) if e.port is None else e.text for e in self._entries]
 
 
 class EgressGuard:
@@ -179,7 +181,9 @@ class EgressGuard:
             name = self._learned.get(str(addr))
             if name is not None:  # an address of an allow-listed name: that entry's port rule applies
                 named = self.policy.decide(name, port)
-                return Decision(True, f"{name} resolves to it; {named.reason}") if named.allowed else named
+                if not named.allowed:
+                    return named
+                return Decision(True, tr("%(name)s resolves to it; %(reason)s", name=name, reason=named.reason))
         return decision
 
     def _audit(self, event: str, args: tuple) -> None:

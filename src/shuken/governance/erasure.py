@@ -27,6 +27,7 @@ from shuken.governance.identity import Subject
 from shuken.knowledge.ingest import bump_generation, dependent_documents, release_file_if_unused, remove_document_chunks
 from shuken.knowledge.jobs import JobFile
 from shuken.knowledge.service import KnowledgeService
+from shuken.localisable import tr
 from shuken.store import Database
 from shuken.store.tables import (
     ApiKeyRow, AuditContentRow, CollectionRow, ConversationMessageRow, ConversationRow, DocumentRow,
@@ -195,11 +196,13 @@ class ErasureService:
         operator) in `workspace`, or in every workspace that holds anything of theirs. Returns the receipt."""
         if caller is not None:
             if workspace not in (None, caller.workspace):
-                raise InvalidRequest("An erasure request acts in the caller's own workspace only.", param="workspace")
+                raise InvalidRequest(tr("An erasure request acts in the caller's own workspace only."),
+                                     param="workspace")
             require("data:erase", Resource("subject", caller.workspace), caller)
         address = normalise_email(email)
-        not_found = NotFound(f"No user {address}" + (f" in workspace '{caller.workspace}'" if caller else "") + ".",
-                             param="subject", code="user_not_found")
+        message = (tr("No user %(email)s in workspace '%(workspace)s'.", email=address, workspace=caller.workspace)
+                   if caller else tr("No user %(email)s.", email=address))
+        not_found = NotFound(message, param="subject", code="user_not_found")
         now = datetime.now(timezone.utc)
         with self.db.session() as session:
             user = session.scalar(select(UserRow).where(UserRow.email == address))
@@ -217,7 +220,7 @@ class ErasureService:
             for w in workspaces:  # the rule of memberships: only an owner acts on an owner
                 membership = session.get(MembershipRow, (w, user.id))
                 if membership is not None and membership.role == "owner" and callers[w].role != "owner":
-                    raise Forbidden("Only an owner can erase an owner of the workspace.", code="forbidden")
+                    raise Forbidden(tr("Only an owner can erase an owner of the workspace."), code="forbidden")
             elsewhere = (set(holding) | set(session.scalars(select(MembershipRow.workspace).where(
                 MembershipRow.user_id == user.id)))) - set(workspaces)
             # The account itself is de-identified once no other workspace holds anything of theirs: its e-mail

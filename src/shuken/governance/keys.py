@@ -24,6 +24,7 @@ from shuken.governance.authz import Resource, require
 from shuken.governance.directory import Directory, normalise_email
 from shuken.governance.events import EventBus
 from shuken.governance.identity import DEFAULT_SCOPES, SCOPES, Subject
+from shuken.localisable import tr
 from shuken.store import Database
 from shuken.store.tables import ApiKeyRow, UserRow
 
@@ -36,7 +37,8 @@ def parse_duration(text: str) -> timedelta:
     """'30d', '12h', '2w', '90m' → timedelta."""
     match = DURATION.match((text or "").strip().lower())
     if not match or int(match.group(1)) == 0:
-        raise InvalidRequest(f"Invalid duration {text!r}; use e.g. 90m, 12h, 30d or 2w.", param="expires")
+        raise InvalidRequest(tr("Invalid duration '%(text)s'; use e.g. 90m, 12h, 30d or 2w.", text=text),
+                             param="expires")
     return int(match.group(1)) * UNITS[match.group(2)]
 
 
@@ -94,22 +96,24 @@ class KeyService:
         """Return the stored key and its secret; the secret cannot be recovered afterwards."""
         name = (name or "").strip()
         if not name:
-            raise InvalidRequest("A key needs a non-empty name.", param="name")
+            raise InvalidRequest(tr("A key needs a non-empty name."), param="name")
         scopes = sorted(set(scopes if scopes else DEFAULT_SCOPES))
         unknown = [s for s in scopes if s not in SCOPES]
         if unknown:
-            raise InvalidRequest(f"Unknown scope(s) {', '.join(unknown)}; choose from {', '.join(SCOPES)}.",
+            raise InvalidRequest(tr("Unknown scope(s) %(unknown)s; choose from %(scopes)s.", unknown=", ".join(unknown),
+                                    scopes=", ".join(SCOPES)),
                                  param="scopes")
         for label, value in (("rpm", rpm), ("tpd", tpd)):
             if value is not None and value < 1:
-                raise InvalidRequest(f"{label} must be at least 1 (leave it out for no limit).", param=label)
+                raise InvalidRequest(tr("%(setting)s must be at least 1 (leave it out for no limit).", setting=label),
+                                     param=label)
         email = normalise_email(user_email)
         member = self.directory.member(subject.workspace, email)
         # Even keys for oneself need the admin right: quotas are set per key, so a user minting their own
         # keys would multiply them (and a leaked narrow key would mint wide ones).
         require("keys:manage", Resource("key", subject.workspace, name), subject)
         if member.role == "owner" and subject.role != "owner":  # a key acts as its user: an admin would be owner
-            raise Forbidden("Only an owner can create a key for an owner.", code="forbidden")
+            raise Forbidden(tr("Only an owner can create a key for an owner."), code="forbidden")
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         now = datetime.now(timezone.utc)
         row = ApiKeyRow(workspace=subject.workspace, user_id=member.user_id, name=name,
@@ -131,7 +135,7 @@ class KeyService:
         keys are bound to one workspace, so without it the new workspace could not be reached over HTTP."""
         require("workspace:settings", Resource("workspace", subject.workspace, subject.workspace), subject)
         if subject.user_id is None:
-            raise InvalidRequest("The local operator creates workspaces with `shuken workspaces create`.")
+            raise InvalidRequest(tr("The local operator creates workspaces with `shuken workspaces create`."))
         email = self.directory.email_of(subject.user_id)
         created = self.directory.create_workspace(slug, display_name, actor=subject.actor)
         owner = Subject.operator(slug)
@@ -160,17 +164,18 @@ class KeyService:
                         ApiKeyRow.workspace == subject.workspace, ApiKeyRow.revoked_at.is_(None)))
                     if str(row.id) == ident or row.name == ident or row.prefix == ident]
             if not rows:
-                raise NotFound(f"No active key matches {ident!r} in workspace '{subject.workspace}'; "
-                               "see `shuken keys list`.", code="key_not_found")
+                raise NotFound(tr("No active key matches '%(ident)s' in workspace '%(workspace)s'; "
+                                  "see `shuken keys list`.", ident=ident, workspace=subject.workspace),
+                               code="key_not_found")
             if len(rows) > 1:
-                raise InvalidRequest(f"{ident!r} matches several keys ({', '.join(str(r.id) for r in rows)}); "
-                                     "revoke by id instead.")
+                raise InvalidRequest(tr("'%(ident)s' matches several keys (%(ids)s); revoke by id instead.",
+                                        ident=ident, ids=", ".join(str(r.id) for r in rows)))
             row = rows[0]
             if row.user_id != subject.user_id:
                 require("keys:manage", Resource("key", subject.workspace, str(row.id)), subject)
                 owner = self.directory.role_of(session, subject.workspace, row.user_id) == "owner"
                 if owner and subject.role != "owner":
-                    raise Forbidden("Only an owner can revoke an owner's key.", code="forbidden")
+                    raise Forbidden(tr("Only an owner can revoke an owner's key."), code="forbidden")
             row.revoked_at = datetime.now(timezone.utc)
             self.bus.emit(ev.KeyRevoked(workspace=subject.workspace, actor=subject.actor, resource=f"key:{row.id}"),
                           session)
@@ -181,17 +186,18 @@ class KeyService:
         """The caller's Subject for a bearer secret: 401 if unknown, revoked or expired; 429 if over quota.
         A counted request uses one unit of the requests-per-minute quota."""
         if not secret:
-            raise Unauthorized("Missing API key. Send it as 'Authorization: Bearer <key>'; "
-                               "create one with `shuken keys create`.")
+            raise Unauthorized(tr("Missing API key. Send it as 'Authorization: Bearer <key>'; "
+                                  "create one with `shuken keys create`."))
         now = datetime.now(timezone.utc)
         with self.db.session() as session:
             row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.secret_hash == _hash(secret)))
             if row is None or row.revoked_at is not None:
-                raise Unauthorized("Incorrect or revoked API key. Check the key, or create one with "
-                                   "`shuken keys create`.")
+                raise Unauthorized(tr("Incorrect or revoked API key. Check the key, or create one with "
+                                      "`shuken keys create`."))
             if row.expires_at is not None and row.expires_at <= now:
-                raise Unauthorized(f"This API key expired at {row.expires_at:%Y-%m-%d %H:%M} UTC. "
-                                   "Create a new one with `shuken keys create`.", code="expired_api_key")
+                raise Unauthorized(tr("This API key expired at %(expired)s UTC. "
+                                      "Create a new one with `shuken keys create`.",
+                                      expired=row.expires_at.strftime("%Y-%m-%d %H:%M")), code="expired_api_key")
             self._check_tokens(row, now)
             if count_request:
                 self._take_request(session, row, now)
@@ -203,9 +209,9 @@ class KeyService:
         day = int(now.timestamp() // 86400)
         if row.tpd is not None and row.day_window == day and row.day_tokens >= row.tpd:
             retry = 86400 - int(now.timestamp()) % 86400
-            raise QuotaExceeded(f"This key used its {row.tpd} tokens for today (UTC); the quota resets in "
-                                f"{retry // 3600} h {retry % 3600 // 60} min.", code="tokens_per_day_exceeded",
-                                retry_after=retry)
+            raise QuotaExceeded(tr("This key used its %(tpd)s tokens for today (UTC); the quota resets in %(hours)s h "
+                                   "%(minutes)s min.", tpd=row.tpd, hours=retry // 3600, minutes=retry % 3600 // 60),
+                                code="tokens_per_day_exceeded", retry_after=retry)
 
     @staticmethod
     def _take_request(session: Session, row: ApiKeyRow, now: datetime) -> None:
@@ -221,7 +227,8 @@ class KeyService:
             condition = condition & ((ApiKeyRow.minute_window != minute) | (ApiKeyRow.minute_requests < row.rpm))
         if session.execute(update(ApiKeyRow).where(condition).values(**values)).rowcount == 0:
             retry = max(1, 60 - int(time.time()) % 60)
-            raise QuotaExceeded(f"This key is limited to {row.rpm} requests per minute; retry in {retry} s.",
+            raise QuotaExceeded(tr("This key is limited to %(rpm)s requests per minute; retry in %(retry)s s.",
+                                   rpm=row.rpm, retry=retry),
                                 code="requests_per_minute_exceeded", retry_after=retry)
 
     def add_tokens(self, key_id: int, tokens: int) -> None:

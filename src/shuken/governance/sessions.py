@@ -19,6 +19,7 @@ from shuken.governance import events as ev
 from shuken.governance.directory import Directory
 from shuken.governance.events import EventBus
 from shuken.governance.identity import Subject
+from shuken.localisable import tr
 from shuken.store import Database
 from shuken.store.tables import UserRow, WebSessionRow, utc_now
 
@@ -63,18 +64,18 @@ class SessionService:
         """The session a cookie names, with the user's current role and groups; Unauthorized if it is unknown,
         expired, idle too long, or the user lost their membership or was disabled (the row is then deleted)."""
         if not token:
-            raise Unauthorized("Please sign in.", code="not_signed_in")
+            raise Unauthorized(tr("Please sign in."), code="not_signed_in")
         now = utc_now()
         ended: Unauthorized | None = None
         with self.db.session() as session:
             row = session.get(WebSessionRow, _hash(token))
             if row is None:
-                raise Unauthorized("Your session has ended; please sign in again.", code="session_expired")
+                raise Unauthorized(tr("Your session has ended; please sign in again."), code="session_expired")
             user = session.get(UserRow, row.user_id)
             if row.expires_at <= now or row.last_seen_at + self.idle <= now:
-                ended = Unauthorized("Your session has ended; please sign in again.", code="session_expired")
+                ended = Unauthorized(tr("Your session has ended; please sign in again."), code="session_expired")
             elif user is None or user.disabled_at is not None:
-                ended = Unauthorized("This account is disabled.", code="session_expired")
+                ended = Unauthorized(tr("This account is disabled."), code="session_expired")
             else:
                 try:
                     subject = self.directory.subject_for(session, row.workspace, row.user_id)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from shuken.errors import Forbidden, NotFound
 from shuken.governance.authz import Decision, permits
 from shuken.governance.identity import Subject
+from shuken.localisable import tr
 from shuken.store.tables import CollectionGrantRow, CollectionRow
 
 
@@ -30,7 +31,8 @@ def readable_condition(subject: Subject):
 
 
 def decide_read(session: Session, subject: Subject, collection: CollectionRow) -> Decision:
-    """(allowed, reason) for one collection, evaluated with the same SQL rule as every search."""
+    """(allowed, reason) for one collection, evaluated with the same SQL rule as every search; a refusal's
+    reason is the whole message for the caller."""
     allowed = session.scalar(
         select(CollectionRow.id).where(CollectionRow.id == collection.id, readable_condition(subject))
     ) is not None
@@ -40,15 +42,22 @@ def decide_read(session: Session, subject: Subject, collection: CollectionRow) -
         if not collection.restricted:
             return Decision(True, "the collection is open to its whole workspace")
         return Decision(True, "a member of a group the collection is shared with")
+    name = collection.name
     if collection.workspace != subject.workspace:
-        return Decision(False, "the collection belongs to another workspace")
+        return Decision(False, tr("Not allowed to read '%(name)s': the collection belongs to another workspace.",
+                                  name=name))
     if not permits(subject, "knowledge:read"):
-        return Decision(False, f"the role '{subject.role}' (or this key's scopes) does not allow reading knowledge")
+        return Decision(False, tr("Not allowed to read '%(name)s': the role '%(role)s' (or this key's scopes) does "
+                                  "not allow reading knowledge.", name=name, role=subject.role))
     groups = session.scalars(
         select(CollectionGrantRow.group_name).where(CollectionGrantRow.collection_id == collection.id)
     ).all()
-    return Decision(False, f"the collection '{collection.name}' is restricted to group(s) "
-                           f"{', '.join(sorted(groups)) or '(none)'}, and the caller is in none of them")
+    if not groups:
+        return Decision(False, tr("Not allowed to read '%(name)s': the collection '%(name)s' is restricted to "
+                                  "group(s) (none), and the caller is in none of them.", name=name))
+    return Decision(False, tr("Not allowed to read '%(name)s': the collection '%(name)s' is restricted to group(s) "
+                              "%(groups)s, and the caller is in none of them.",
+                              name=name, groups=", ".join(sorted(groups))))
 
 
 def find_collection(session: Session, subject: Subject, name: str) -> CollectionRow:
@@ -57,10 +66,10 @@ def find_collection(session: Session, subject: Subject, name: str) -> Collection
         select(CollectionRow).where(CollectionRow.workspace == subject.workspace, CollectionRow.name == name)
     )
     if row is None:
-        raise NotFound(f"No collection named '{name}'. List collections with GET /v1/collections "
-                       "or `shuken collections list`.", param="collection", code="collection_not_found")
+        raise NotFound(tr("No collection named '%(name)s'. List collections with GET /v1/collections "
+                          "or `shuken collections list`.", name=name), param="collection",
+                       code="collection_not_found")
     decision = decide_read(session, subject, row)
     if not decision.allowed:
-        raise Forbidden(f"Not allowed to read '{name}': {decision.reason}.", param="collection",
-                        code="collection_forbidden")
+        raise Forbidden(decision.reason, param="collection", code="collection_forbidden")
     return row

@@ -28,6 +28,7 @@ from shuken.knowledge.index import SqliteIndex
 from shuken.knowledge.languages import index_terms
 from shuken.knowledge.languages.detect import detect_language
 from shuken.knowledge.parsing import DocumentParseError, ParsedDocument, parse_file
+from shuken.localisable import Message, as_record, tr
 from shuken.store import Database
 from shuken.store.tables import (
     ChunkRow, CollectionRow, DocumentRow, DuplicateSourceRow, IngestJobFileRow, IngestJobRow, ParagraphFingerprintRow,
@@ -44,7 +45,15 @@ class FileOutcome:
     ocr_pages: int = 0
     chunks: int = 0
     duplicates: int = 0
-    error: str | None = None
+    error: str | None = None  # a Message the UI can translate, or a plain str
+
+
+def under_its_name(error: str, name: str) -> str:
+    """A parser's error names the file it read, which for an upload is the content-addressed copy (a SHA-256);
+    the person who uploaded it knows it by its document name."""
+    if isinstance(error, Message) and "name" in error.values:
+        return Message(error.template, {**error.values, "name": name})
+    return error
 
 
 @dataclass
@@ -110,7 +119,8 @@ class Indexer:
             content_hash = await asyncio.to_thread(sha256_file, path)
         except OSError as exc:
             return await asyncio.to_thread(self._record, job_file_id,
-                                           FileOutcome("error", error=f"cannot read {name}: {exc.strerror}"))
+                                           FileOutcome("error", error=tr("cannot read %(name)s: %(error)s",
+                                                                         name=name, error=str(exc.strerror))))
         existing_id, unchanged = await asyncio.to_thread(self._existing, collection_id, name, content_hash,
                                                          force, job_file_id)
         if unchanged is not None:
@@ -121,12 +131,13 @@ class Indexer:
             vectors = await self.embedder.embed_passages([index_text(d) for d in prepared.drafts])
             await asyncio.to_thread(self.files.put_file, path, content_hash)
         except DocumentParseError as exc:
-            error = str(exc)
+            error = under_its_name(exc.message, name)
         except OSError as exc:
-            error = f"cannot read {name}: {exc}"
+            error = tr("cannot read %(name)s: %(error)s", name=name, error=str(exc))
         except Exception as exc:  # a parser bug must cost one file, not the batch
             log.exception("unexpected ingestion failure", extra={"document": name})
-            error = f"{name}: unexpected error ({type(exc).__name__}: {exc})"
+            error = tr("%(name)s: unexpected error (%(type)s: %(error)s)", name=name, type=type(exc).__name__,
+                       error=str(exc))
         else:
             return await asyncio.to_thread(self._write, collection_id, name, content_hash, path, prepared, vectors,
                                            submitted_by, job_file_id)
@@ -177,7 +188,7 @@ class Indexer:
                 # Its job was deleted while this file was being prepared (its submitter's data was erased):
                 # writing now would bring erased content back, with no owner to erase it by.
                 release_file_if_unused(session, self.files, content_hash)
-                return FileOutcome("error", error=f"{name}: its ingestion job was cancelled")
+                return FileOutcome("error", error=tr("%(name)s: its ingestion job was cancelled", name=name))
             document = session.scalar(select(DocumentRow).where(DocumentRow.collection_id == collection_id,
                                                                 DocumentRow.name == name).with_for_update())
             old_hash = None
@@ -273,7 +284,9 @@ class Indexer:
     def _record(self, job_file_id: int | None, outcome: FileOutcome, session: Session | None = None) -> FileOutcome:
         if job_file_id is None:
             return outcome
-        values = dict(status=outcome.status, error=outcome.error, document_id=outcome.document_id,
+        values = dict(status=outcome.status, document_id=outcome.document_id,
+                      error=None if outcome.error is None else str(outcome.error),  # the English
+                      error_message=as_record(outcome.error) if isinstance(outcome.error, Message) else None,
                       pages=outcome.pages, ocr_pages=outcome.ocr_pages, chunks=outcome.chunks,
                       duplicates=outcome.duplicates)
         statement = update(IngestJobFileRow).where(IngestJobFileRow.id == job_file_id).values(**values)

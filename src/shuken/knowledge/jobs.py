@@ -20,6 +20,7 @@ from typing import Callable
 from sqlalchemy import and_, func, or_, select, update
 
 from shuken.knowledge.ingest import FileOutcome, Indexer
+from shuken.localisable import from_record
 from shuken.store import Database
 from shuken.store.tables import IngestJobFileRow, IngestJobRow, utc_now
 
@@ -38,6 +39,16 @@ class JobFile:
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
+
+def file_error(row: IngestJobFileRow) -> str | None:
+    """A file's error: the Message it was made from when that was kept (so the UI can translate it), else its
+    text. Either way a str with the English the API and CLI show."""
+    if row.error is None or row.error_message is None:
+        return row.error
+    try:
+        return from_record(row.error_message)
+    except ValueError:  # a damaged record: its English is still there
+        return row.error
 
 
 def job_view(job: IngestJobRow, files: list[IngestJobFileRow], collection: str) -> dict:
@@ -60,7 +71,7 @@ def job_view(job: IngestJobRow, files: list[IngestJobFileRow], collection: str) 
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "error": job.error, "totals": totals,
-        "files": [{"name": f.name, "status": f.status, "error": f.error, "document_id": f.document_id,
+        "files": [{"name": f.name, "status": f.status, "error": file_error(f), "document_id": f.document_id,
                    "pages": f.pages, "ocr_pages": f.ocr_pages, "chunks": f.chunks,
                    "duplicates_skipped": f.duplicates} for f in files],
     }

@@ -34,6 +34,7 @@ from shuken.knowledge.ingest import (
 from shuken.knowledge.jobs import JobFile, JobQueue, JobRunner, job_view
 from shuken.knowledge.parsing import supported_suffixes
 from shuken.knowledge.retrieval import Hit, Mode, Retriever
+from shuken.localisable import tr
 from shuken.store import Database
 from shuken.store.tables import (
     ChunkRow, CollectionGrantRow, CollectionRow, DocumentRow, IngestJobFileRow, IngestJobRow,
@@ -57,7 +58,7 @@ def clean_document_name(raw: str) -> str:
              if p not in ("", ".", "..", "/")]
     name = "/".join(parts).strip()
     if not name or any(ord(c) < 32 for c in name):
-        raise InvalidRequest(f"Invalid file name {raw!r}.", param="files")
+        raise InvalidRequest(tr("Invalid file name %(name)s.", name=repr(raw)), param="files")
     return name[:500]
 
 
@@ -78,16 +79,16 @@ class KnowledgeService:
     def create_collection(self, subject: Subject, name: str, description: str = "",
                           groups: list[str] | None = None) -> dict:
         if not NAME.match(name or ""):
-            raise InvalidRequest("A collection name is 1–100 letters, digits, '.', '_' or '-', starting with a "
-                                 "letter or digit.", param="name")
+            raise InvalidRequest(tr("A collection name is 1–100 letters, digits, '.', '_' or '-', starting with a "
+                                    "letter or digit."), param="name")
         require("knowledge:write", Resource("collection", subject.workspace, name), subject)
         groups = sorted({g.strip() for g in groups or [] if g.strip()})
         if groups and not subject.is_admin and not set(groups) & subject.groups:
-            raise Forbidden("You can only restrict a collection to a group you belong to.", param="groups")
+            raise Forbidden(tr("You can only restrict a collection to a group you belong to."), param="groups")
         with self.db.session() as session:
             if session.scalar(select(CollectionRow.id).where(CollectionRow.workspace == subject.workspace,
                                                             CollectionRow.name == name)) is not None:
-                raise InvalidRequest(f"A collection named '{name}' already exists.", param="name",
+                raise InvalidRequest(tr("A collection named '%(name)s' already exists.", name=name), param="name",
                                      code="collection_exists")
             row = CollectionRow(workspace=subject.workspace, name=name, description=description or "",
                                 restricted=bool(groups), generation=0, created_by_key=subject.key_id,
@@ -127,8 +128,8 @@ class KnowledgeService:
             return
         own = subject.user_id is not None and row.created_by_user == subject.user_id
         if not (own and authorize("knowledge:write", resource, subject).allowed):
-            raise Forbidden(f"Only an administrator or the user who created '{row.name}' may delete it.",
-                            param="collection")
+            raise Forbidden(tr("Only an administrator or the user who created '%(collection)s' may delete it.",
+                               collection=row.name), param="collection")
 
     def delete_collection(self, subject: Subject, name: str) -> dict:
         with self.db.session() as session:
@@ -170,14 +171,15 @@ class KnowledgeService:
                                     .where(DocumentRow.id == document_id,
                                            CollectionRow.workspace == subject.workspace)).first()
             if found is None:
-                raise NotFound(f"No document {document_id}.", param="document_id", code="document_not_found")
+                raise NotFound(tr("No document %(document_id)s.", document_id=document_id), param="document_id",
+                               code="document_not_found")
             document, collection = found
             find_collection(session, subject, collection)
             path = self.files.path_for(document.content_hash)
             name = PurePosixPath(document.name).name or f"document-{document_id}"
         if not path.is_file():
-            raise NotFound(f"The original file of document {document_id} is no longer stored.",
-                           param="document_id", code="file_not_found")
+            raise NotFound(tr("The original file of document %(document_id)s is no longer stored.",
+                              document_id=document_id), param="document_id", code="file_not_found")
         return path, name, mimetypes.guess_type(name)[0] or "application/octet-stream"
 
     def delete_document(self, subject: Subject, collection: str, document_id: int) -> dict:
@@ -186,13 +188,13 @@ class KnowledgeService:
             document = session.scalar(select(DocumentRow).where(DocumentRow.id == document_id,
                                                                 DocumentRow.collection_id == row.id))
             if document is None:
-                raise NotFound(f"No document {document_id} in '{collection}'.", param="document_id",
-                               code="document_not_found")
+                raise NotFound(tr("No document %(document_id)s in '%(collection)s'.", document_id=document_id,
+                                  collection=collection), param="document_id", code="document_not_found")
             if not authorize("knowledge:manage", Resource("document", row.workspace, str(document_id)),
                              subject).allowed:
                 require("knowledge:write", Resource("document", row.workspace, str(document_id)), subject)
                 if document.created_by_user != subject.user_id:
-                    raise Forbidden("Only an administrator or the user who uploaded a document may delete it.",
+                    raise Forbidden(tr("Only an administrator or the user who uploaded a document may delete it."),
                                     param="document_id")
             # Documents whose paragraphs were skipped as copies of this one must be indexed in full again.
             dependents = dependent_documents(session, document.id)
@@ -232,8 +234,9 @@ class KnowledgeService:
                 DocumentRow.collection_id == row.id, DocumentRow.name.in_(names),
                 DocumentRow.created_by_user.is_distinct_from(subject.user_id))).all()
         if taken:
-            raise Forbidden(f"'{taken[0]}' already exists in '{row.name}' and was uploaded by someone else; only "
-                            "they or an administrator may replace it. Upload it under another name.",
+            raise Forbidden(tr("'%(document)s' already exists in '%(collection)s' and was uploaded by someone else; "
+                               "only they or an administrator may replace it. Upload it under another name.",
+                               document=taken[0], collection=row.name),
                             param="files", code="document_owned_by_another_user")
 
     def submit_uploads(self, subject: Subject, collection: str, uploaded: list[tuple[str, BinaryIO]]) -> dict:
@@ -256,11 +259,11 @@ class KnowledgeService:
         with self.db.session() as session:
             job = session.get(IngestJobRow, job_id)
             if job is None:
-                raise NotFound(f"No ingestion job {job_id}.", param="job_id", code="job_not_found")
+                raise NotFound(tr("No ingestion job %(job_id)s.", job_id=job_id), param="job_id", code="job_not_found")
             collection = session.scalar(select(CollectionRow).where(CollectionRow.id == job.collection_id,
                                                                     readable_condition(subject)))
             if collection is None:
-                raise NotFound(f"No ingestion job {job_id}.", param="job_id", code="job_not_found")
+                raise NotFound(tr("No ingestion job %(job_id)s.", job_id=job_id), param="job_id", code="job_not_found")
             files = session.scalars(select(IngestJobFileRow).where(IngestJobFileRow.job_id == job_id)
                                     .order_by(IngestJobFileRow.ordinal)).all()
             return job_view(job, list(files), collection.name)
@@ -275,11 +278,11 @@ class KnowledgeService:
     async def search(self, subject: Subject, collections: list[str] | None, query: str, k: int = 10,
                      mode: Mode = "hybrid") -> list[Hit]:
         if not query or not query.strip():
-            raise InvalidRequest("The query is empty.", param="query")
+            raise InvalidRequest(tr("The query is empty."), param="query")
         if not 1 <= k <= MAX_K:
-            raise InvalidRequest(f"k must be between 1 and {MAX_K}.", param="k")
+            raise InvalidRequest(tr("k must be between 1 and %(max_k)s.", max_k=MAX_K), param="k")
         if mode not in ("hybrid", "keyword", "dense"):
-            raise InvalidRequest("mode must be hybrid, keyword or dense.", param="mode")
+            raise InvalidRequest(tr("mode must be hybrid, keyword or dense."), param="mode")
         require("knowledge:read", Resource("collection", subject.workspace, ",".join(collections or [])), subject)
         ids = await asyncio.to_thread(self._collection_ids, subject, collections)
         return await self.retriever.search(self.db.session, subject, ids, query, k, mode)

@@ -13,6 +13,7 @@ from typing import BinaryIO, Callable
 from shuken.config import Settings
 from shuken.errors import InvalidRequest, PayloadTooLarge
 from shuken.knowledge.files import FileStore, FileTooLarge
+from shuken.localisable import tr
 
 ARCHIVE_SUFFIXES = (".zip",)
 
@@ -31,9 +32,9 @@ class _Budget:
     def count_file(self) -> None:
         self.files += 1
         if self.files > self.settings.upload_max_files:
-            raise InvalidRequest(f"Too many files in one upload (limit {self.settings.upload_max_files}, "
-                                 "archives counted by their contents); split the upload.", param="files",
-                                 code="too_many_files")
+            raise InvalidRequest(tr("Too many files in one upload (limit %(limit)s, archives counted by their "
+                                    "contents); split the upload.", limit=self.settings.upload_max_files),
+                                 param="files", code="too_many_files")
 
 
 class _Limited:
@@ -47,15 +48,17 @@ class _Limited:
         block = self.source.read(size)
         self.budget.archive_bytes += len(block)
         if self.budget.archive_bytes > self.budget.settings.archive_max_bytes:
-            raise PayloadTooLarge(f"The archive expands to more than {self.budget.settings.archive_max_bytes} "
-                                  "bytes; upload its files in smaller archives.", param="files")
+            raise PayloadTooLarge(tr("The archive expands to more than %(limit)s bytes; upload its files in "
+                                     "smaller archives.", limit=self.budget.settings.archive_max_bytes),
+                                  param="files")
         return block
 
 
 def store_uploads(files: FileStore, settings: Settings, uploaded: list[tuple[str, BinaryIO]],
                   clean_name: Callable[[str], str], release: Callable[[set[str]], None]) -> list[tuple[str, Path]]:
     if not uploaded:
-        raise InvalidRequest("No files in the upload; send them as multipart form field 'files'.", param="files")
+        raise InvalidRequest(tr("No files in the upload; send them as multipart form field 'files'."),
+                             param="files")
     budget = _Budget(settings)
     stored: list[tuple[str, Path]] = []
     hashes: set[str] = set()
@@ -65,8 +68,8 @@ def store_uploads(files: FileStore, settings: Settings, uploaded: list[tuple[str
         try:
             content_hash, _size, path = files.put_stream(stream, settings.upload_max_bytes)
         except FileTooLarge as exc:
-            raise PayloadTooLarge(f"{name} is larger than the limit of {exc.limit} bytes.", param="files",
-                                  code="file_too_large") from None
+            raise PayloadTooLarge(tr("%(name)s is larger than the limit of %(limit)s bytes.", name=name,
+                                     limit=exc.limit), param="files", code="file_too_large") from None
         hashes.add(content_hash)
         stored.append((name, path))
 
@@ -79,7 +82,7 @@ def store_uploads(files: FileStore, settings: Settings, uploaded: list[tuple[str
             try:
                 archive = zipfile.ZipFile(stream)
             except (zipfile.BadZipFile, OSError):
-                raise InvalidRequest(f"{name} is not a readable .zip archive.", param="files",
+                raise InvalidRequest(tr("%(name)s is not a readable .zip archive.", name=name), param="files",
                                      code="bad_archive") from None
             with archive:
                 for member in archive.infolist():

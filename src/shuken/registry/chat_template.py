@@ -15,6 +15,7 @@ from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from shuken.errors import InvalidRequest
+from shuken.localisable import tr
 
 
 class UnsafeChatTemplate(InvalidRequest):
@@ -27,7 +28,8 @@ class ChatTemplateFailed(InvalidRequest):
 
 def _raise_exception(message: str) -> None:
     # HF templates call raise_exception() to reject conversations they do not support.
-    raise ChatTemplateFailed(f"The model's chat template rejected the conversation: {message}", param="messages")
+    raise ChatTemplateFailed(tr("The model's chat template rejected the conversation: %(message)s", message=message),
+                             param="messages")
 
 
 MAX_REPEAT = 100_000  # longest string or list a template may build with `*`
@@ -79,16 +81,17 @@ def render_chat_prompt(
             add_generation_prompt=add_generation_prompt,
         )
     except SecurityError as exc:
-        raise UnsafeChatTemplate(
-            f"The model's chat template tried an operation the sandbox forbids ({exc}); it was not run. "
-            "Replace the model file, or use /v1/completions with your own prompt."
-        ) from exc
+        raise UnsafeChatTemplate(tr(
+            "The model's chat template tried an operation the sandbox forbids (%(error)s); it was not run. "
+            "Replace the model file, or use /v1/completions with your own prompt.", error=str(exc),
+        )) from exc
     except ChatTemplateFailed:
         raise
     except TemplateError as exc:
-        raise ChatTemplateFailed(f"The model's chat template failed to render: {exc}") from exc
+        raise ChatTemplateFailed(tr("The model's chat template failed to render: %(error)s", error=str(exc))) from exc
     except Exception as exc:  # templates are model-supplied code: e.g. {{ 1 + 'a' }} raises TypeError
-        raise ChatTemplateFailed(f"The model's chat template failed to render ({type(exc).__name__}: {exc}).") from exc
+        raise ChatTemplateFailed(tr("The model's chat template failed to render (%(kind)s: %(error)s).",
+                                    kind=type(exc).__name__, error=str(exc))) from exc
 
 
 def check_chat_template(template: str) -> str:

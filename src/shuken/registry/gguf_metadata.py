@@ -18,6 +18,7 @@ from typing import Any
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, LlamaFileType
 
 from shuken.errors import InvalidRequest
+from shuken.localisable import tr
 
 GGUF_MAGIC = b"GGUF"
 _SCALARS = {
@@ -135,11 +136,13 @@ def is_gguf(path: Path) -> bool:
 def read_gguf_metadata(path: Path) -> dict[str, Any]:
     """Metadata for a manifest. Raises InvalidRequest for a file that is not a readable GGUF."""
     if not is_gguf(path):
-        raise InvalidRequest(f"{path} is not a GGUF file (bad magic bytes). Shuken serves GGUF models.")
+        raise InvalidRequest(tr("%(path)s is not a GGUF file (bad magic bytes). Shuken serves GGUF models.",
+                                path=str(path)))
     try:
         version, fields, tensors = read_gguf_header(path)
     except (ValueError, struct.error, OverflowError) as exc:
-        raise InvalidRequest(f"{path} could not be read as GGUF: {exc}") from exc
+        raise InvalidRequest(tr("%(path)s could not be read as GGUF: %(error)s", path=str(path),
+                                error=str(exc))) from exc
 
     architecture = fields.get("general.architecture") or "unknown"
     parameters = sum(prod(shape) for _, shape in tensors)

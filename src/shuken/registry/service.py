@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from shuken.errors import InvalidRequest, ModelIntegrityError, NotFound
+from shuken.localisable import tr
 from shuken.registry.builtin import BUNDLED, BundledModel
 from shuken.registry.chat_template import check_chat_template
 from shuken.registry.gguf_metadata import read_gguf_metadata
@@ -48,19 +49,21 @@ class ModelRegistry:
         with self.db.session() as session:
             row = session.get(ModelRow, name)
             if row is None:
-                raise NotFound(f"The model '{name}' does not exist. List models with GET /v1/models.", param="model")
+                raise NotFound(tr("The model '%(name)s' does not exist. List models with GET /v1/models.", name=name),
+                               param="model")
             return _to_manifest(row)
 
     # -- changes ---------------------------------------------------------------------------------
     def _check_new_name(self, name: str) -> None:
         if not NAME_PATTERN.match(name):
             raise InvalidRequest(
-                f"Invalid model name {name!r}: use letters, digits and . _ : - (up to 128 characters).", param="name"
+                tr("Invalid model name %(name)s: use letters, digits and . _ : - (up to 128 characters).",
+                   name=repr(name)), param="name"
             )
         with self.db.session() as session:
             if session.get(ModelRow, name) is not None:
-                raise InvalidRequest(f"A model named {name!r} already exists; remove it first or pick another name.",
-                                     param="name", code="model_exists")
+                raise InvalidRequest(tr("A model named '%(name)s' already exists; remove it first or pick another "
+                                        "name.", name=name), param="name", code="model_exists")
 
     def _insert(self, manifest: ModelManifest) -> ModelManifest:
         with self.db.session() as session:
@@ -78,7 +81,7 @@ class ModelRegistry:
         self._check_new_name(name)
         path = path.expanduser().resolve()
         if not path.is_file():
-            raise InvalidRequest(f"No file at {path}.", param="path")
+            raise InvalidRequest(tr("No file at %(path)s.", path=str(path)), param="path")
         meta = read_gguf_metadata(path)
         template = meta.get("chat_template")
         meta["chat_template_status"] = check_chat_template(template) if template else "absent"
@@ -95,11 +98,12 @@ class ModelRegistry:
         """Register a model served by an OpenAI-compatible server on the organisation's network."""
         self._check_new_name(name)
         if not re.match(r"^https?://", base_url):
-            raise InvalidRequest("base_url must start with http:// or https://", param="base_url")
+            raise InvalidRequest(tr("base_url must start with http:// or https://"), param="base_url")
         capabilities = capabilities or ["chat", "completions"]
         unknown = set(capabilities) - {"chat", "completions", "embeddings"}
         if unknown:
-            raise InvalidRequest(f"Unknown capabilities: {', '.join(sorted(unknown))}", param="capabilities")
+            raise InvalidRequest(tr("Unknown capabilities: %(capabilities)s", capabilities=", ".join(sorted(unknown))),
+                                 param="capabilities")
         return self._insert(ModelManifest(
             name=name, engine="openai", format="remote", metadata={"capabilities": capabilities,
                                                                    "context_length": context_length},
@@ -130,8 +134,8 @@ class ModelRegistry:
 
     def remove(self, name: str) -> ModelManifest:
         if name in {bundled.name for bundled in BUNDLED}:
-            raise InvalidRequest(f"'{name}' ships with Shuken and is always available; it cannot be removed.",
-                                 param="name", code="model_bundled")
+            raise InvalidRequest(tr("'%(name)s' ships with Shuken and is always available; it cannot be removed.",
+                                    name=name), param="name", code="model_bundled")
         manifest = self.get(name)
         with self.db.session() as session:
             session.delete(session.get(ModelRow, name))
@@ -141,19 +145,21 @@ class ModelRegistry:
     def verify(self, manifest: ModelManifest, show_progress: bool = False) -> tuple[bool, str]:
         """(ok, reason). Remote models have no file to check."""
         if manifest.path is None or manifest.sha256 is None:
-            return True, "remote model: nothing to hash"
+            return True, tr("remote model: nothing to hash")
         path = Path(manifest.path)
         if not path.is_file():
-            return False, f"file missing: {path}"
+            return False, tr("file missing: %(path)s", path=str(path))
         actual = sha256_file(path, show_progress)
         if actual != manifest.sha256:
-            return False, f"sha256 mismatch: manifest {manifest.sha256[:12]}…, file {actual[:12]}…"
-        return True, "sha256 matches"
+            return False, tr("sha256 mismatch: manifest %(expected)s…, file %(actual)s…",
+                             expected=manifest.sha256[:12], actual=actual[:12])
+        return True, tr("sha256 matches")
 
     def require_intact(self, manifest: ModelManifest) -> None:
         ok, reason = self.verify(manifest)
         if not ok:
-            raise ModelIntegrityError(
-                f"Refusing to load model '{manifest.name}': {reason}. The file changed since it was registered; "
-                f"restore it, or re-register it with `shuken models remove {manifest.name}` then `shuken models add`."
-            )
+            raise ModelIntegrityError(tr(
+                "Refusing to load model '%(name)s': %(reason)s. The file changed since it was registered; "
+                "restore it, or re-register it with `shuken models remove %(name)s` then `shuken models add`.",
+                name=manifest.name, reason=reason,
+            ))

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shuken.errors import ShukenError
+from shuken.localisable import tr
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -71,10 +72,9 @@ class Database:
             return
         current, head = self.current_revision(), self.head_revision()
         if current != head:
-            raise SchemaOutOfDate(
-                f"The database schema is at revision {current}, this Shuken needs {head}. "
-                "Back up the database, then run `shuken db upgrade`."
-            )
+            raise SchemaOutOfDate(tr(
+                "The database schema is at revision %(current)s, this Shuken needs %(head)s. "
+                "Back up the database, then run `shuken db upgrade`.", current=current, head=head))
 
     @contextmanager
     def session(self) -> Iterator[Session]:

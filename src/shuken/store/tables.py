@@ -403,7 +403,9 @@ class IngestJobFileRow(Base):
     path: Mapped[str] = mapped_column(Text)  # where to read the bytes (stored upload or the user's file)
     status: Mapped[str] = mapped_column(String(16))  # pending | indexed | replaced | unchanged | error
     force: Mapped[bool] = mapped_column(Boolean, default=False)  # re-index even if unchanged
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # in English
+    # The error as a translatable Message, {"template": ..., "values": {name: text}}; None if it is not one.
+    error_message: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     document_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     pages: Mapped[int] = mapped_column(Integer, default=0)
     ocr_pages: Mapped[int] = mapped_column(Integer, default=0)

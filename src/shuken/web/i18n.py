@@ -17,6 +17,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
+from shuken.localisable import translate
+
 LANGUAGES = {"en": "English", "ja": "日本語"}
 DEFAULT_LANGUAGE = "en"
 
@@ -73,6 +75,10 @@ class Localiser:
     def gettext(self, message: str, **values) -> str:
         text = translations(self.language).gettext(message)
         return text % values if values else text
+
+    def text(self, message: str) -> str:
+        """A service's message (`shuken.localisable.tr`) in this language; other text unchanged."""
+        return translate(message, translations(self.language).gettext)
 
     def ngettext(self, singular: str, plural: str, count: int, **values) -> str:
         text = translations(self.language).ngettext(singular, plural, count)

@@ -15,6 +15,7 @@ from shuken.governance import doctor
 from shuken.governance.identity import DEFAULT_SCOPES, ROLES, SCOPES
 from shuken.governance.keys import parse_duration
 from shuken.governance.policy import PiiAction
+from shuken.localisable import tr
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -45,7 +46,7 @@ def _whole_number(text: str, param: str) -> int | None:
     try:
         return int(text)
     except ValueError:
-        raise InvalidRequest(f"{param} must be a whole number (or empty).", param=param) from None
+        raise InvalidRequest(tr("%(setting)s must be a whole number (or empty).", setting=param), param=param) from None
 
 
 # -- overview ---------------------------------------------------------------------------------------------
@@ -145,7 +146,7 @@ def create_key(request: Request, viewer: Guarded, user: Text = "", name: Text = 
     form = {"user": user, "name": name, "scopes": scopes, "expires": expires, "rpm": rpm, "tpd": tpd}
     try:
         if not scopes:
-            raise InvalidRequest("Choose at least one scope.", param="scopes")
+            raise InvalidRequest(tr("Choose at least one scope."), param="scopes")
         lifetime = parse_duration(expires) if expires.strip() else None
         key, secret = _services(request).keys.create(viewer.subject, user, name, scopes, lifetime,
                                                      _whole_number(rpm, "rpm"), _whole_number(tpd, "tpd"))
@@ -159,7 +160,7 @@ def _key(request: Request, viewer, ident: int):
     for key in _services(request).keys.list(viewer.subject):
         if key.id == ident:
             return key
-    raise NotFound(f"No API key {ident} in this workspace.", code="key_not_found")
+    raise NotFound(tr("No API key %(ident)s in this workspace.", ident=ident), code="key_not_found")
 
 
 @router.get("/keys/{ident}/revoke")

@@ -16,6 +16,7 @@ from shuken.governance import compliance
 from shuken.governance import events as ev
 from shuken.governance.audit import export_audited, parse_since
 from shuken.governance.doctor import latest_checkpoint
+from shuken.localisable import tr
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -61,7 +62,7 @@ async def export(request: Request, viewer: Viewer, format: str = "jsonl", since:
     """The same audited export as GET /v1/admin/audit/export: the download itself becomes an audit record."""
     require_page(viewer, "audit:read")
     if format not in ("jsonl", "csv"):
-        raise InvalidRequest("format must be jsonl or csv.", param="format")
+        raise InvalidRequest(tr("format must be jsonl or csv."), param="format")
     services = request.app.state.services
     text, _count = await run_in_threadpool(export_audited, services.audit, services.bus, viewer.subject,
                                            parse_since(since), format)
@@ -75,7 +76,7 @@ async def compliance_report(request: Request, viewer: Viewer, format: str = "htm
     that takes seconds per GB; `shuken compliance report` does it)."""
     require_page(viewer, "audit:read")
     if format not in ("html", "json"):
-        raise InvalidRequest("format must be html or json.", param="format")
+        raise InvalidRequest(tr("format must be html or json."), param="format")
     services = request.app.state.services
     report = await run_in_threadpool(lambda: compliance.build_report(services, viewer.subject, fmt=format,
                                                                      verify_models=False, **server_address(request)))

@@ -117,4 +117,7 @@ async def upload_documents(name: str, request: Request, viewer: Guarded):
 
 @router.get(f"{API_PREFIX}/jobs/{{job_id}}")
 def job_status(job_id: str, request: Request, viewer: Viewer):
-    return _knowledge(request).job(viewer.subject, job_id)
+    """The job as on /v1, with each file's error in the viewer's language (the page shows it beside the file)."""
+    view = _knowledge(request).job(viewer.subject, job_id)
+    loc = localiser(request)
+    return {**view, "files": [{**f, "error": f["error"] and loc.text(f["error"])} for f in view["files"]]}

@@ -22,6 +22,7 @@ from shuken import __version__
 from shuken.errors import Forbidden, ShukenError, Unauthorized
 from shuken.governance.authz import permits
 from shuken.governance.sessions import WebSession
+from shuken.localisable import tr
 from shuken.web.i18n import LANGUAGES, Localiser, choose_language
 
 SESSION_COOKIE = "shuken_session"
@@ -88,7 +89,7 @@ async def same_site_only(request: Request) -> None:
     """For downloads that are recorded in the audit log (GET, so a plain link works): refused when another
     site makes the browser ask, so nobody can write "exported" records into the chain with a link."""
     if not _same_origin(request):
-        raise Forbidden("This download must be started from Shuken's own pages.", code="cross_site")
+        raise Forbidden(tr("This download must be started from Shuken's own pages."), code="cross_site")
 
 
 async def _submitted_token(request: Request) -> str:
@@ -107,7 +108,7 @@ async def _submitted_token(request: Request) -> str:
 async def csrf_protected(request: Request, viewer: Annotated[WebSession, Depends(current_session)]) -> WebSession:
     submitted = await _submitted_token(request)
     if not _same_origin(request) or not hmac.compare_digest(submitted.encode(), viewer.csrf_token.encode()):
-        raise Forbidden("This form has expired or came from another site. Reload the page and try again.",
+        raise Forbidden(tr("This form has expired or came from another site. Reload the page and try again."),
                         code="csrf_failed")
     return viewer
 
@@ -116,7 +117,7 @@ async def signin_csrf(request: Request) -> None:
     submitted = await _submitted_token(request)
     expected = request.cookies.get(SIGNIN_COOKIE, "")
     if not expected or not _same_origin(request) or not hmac.compare_digest(submitted.encode(), expected.encode()):
-        raise Forbidden("The sign-in form has expired. Reload the page and try again.", code="csrf_failed")
+        raise Forbidden(tr("The sign-in form has expired. Reload the page and try again."), code="csrf_failed")
 
 
 Viewer = Annotated[WebSession, Depends(current_session)]
@@ -130,7 +131,7 @@ def can(viewer: WebSession | None, action: str) -> bool:
 
 def require_page(viewer: WebSession, action: str) -> None:
     if not can(viewer, action):
-        raise Forbidden("Your role in this workspace does not allow this page.", code="forbidden_page")
+        raise Forbidden(tr("Your role in this workspace does not allow this page."), code="forbidden_page")
 
 
 # -- rendering ----------------------------------------------------------------------------------------------
@@ -169,7 +170,9 @@ def html_error(request: Request, error: ShukenError) -> Response:
     if isinstance(error, SignInRequired) and request.method == "GET":
         return sign_in_redirect(request)
     if is_api(request):
-        return JSONResponse(error.to_openai(), status_code=error.status)
+        payload = error.to_openai()
+        payload["error"]["message"] = localiser(request).text(error.message)  # shown to the user by the page's script
+        return JSONResponse(payload, status_code=error.status)
     return render(request, "error.html.j2", status=error.status, error=error)
 
 

@@ -13,6 +13,7 @@ from shuken.engines.llamacpp.scheduler import BatchScheduler, Sequence
 from shuken.engines.llamacpp.worker import LlamaThread
 from shuken.engines.text_stream import TextStream
 from shuken.errors import ContextLengthExceeded, InvalidRequest, ShukenError, Unavailable
+from shuken.localisable import tr
 from shuken.registry.manifest import ModelManifest
 
 
@@ -78,8 +79,9 @@ class LlamaCppEngine:
             template = self.manifest.metadata.get("chat_template")
             if not template:
                 raise InvalidRequest(
-                    f"The model '{self.manifest.name}' has no chat template (it is a base model), so it cannot "
-                    "take chat messages. Use /v1/completions with a plain prompt, or pick a chat model.",
+                    tr("The model '%(name)s' has no chat template (it is a base model), so it cannot "
+                       "take chat messages. Use /v1/completions with a plain prompt, or pick a chat model.",
+                       name=self.manifest.name),
                     param="model", code="model_not_chat_capable",
                 )
             return chat_prompt_tokens(self.runtime, template, request.messages)
@@ -87,23 +89,26 @@ class LlamaCppEngine:
 
     async def submit(self, request: GenerationRequest) -> LlamaGeneration:
         if self._closed or self.scheduler is None:
-            raise Unavailable(f"The model '{self.manifest.name}' is not loaded; retry in a moment.")
+            raise Unavailable(tr("The model '%(name)s' is not loaded; retry in a moment.", name=self.manifest.name))
         tokens = self.prompt_tokens(request)
         if not tokens:
-            raise InvalidRequest("The prompt is empty.", param="prompt")
+            raise InvalidRequest(tr("The prompt is empty."), param="prompt")
         limit = self.runtime.context_per_sequence
         params = request.params
         param = "messages" if request.messages is not None else "prompt"
         if len(tokens) >= limit:
-            raise ContextLengthExceeded(
-                f"This model's maximum context length is {limit} tokens. However, your prompt has "
-                f"{len(tokens)} tokens. Please reduce the length of the prompt.", param=param)
+            raise ContextLengthExceeded(tr(
+                "This model's maximum context length is %(limit)s tokens. However, your prompt has "
+                "%(prompt)s tokens. Please reduce the length of the prompt.", limit=limit, prompt=len(tokens),
+            ), param=param)
         max_tokens = params.max_tokens if params.max_tokens is not None else limit - len(tokens)
         if len(tokens) + max_tokens > limit:
-            raise ContextLengthExceeded(
-                f"This model's maximum context length is {limit} tokens. However, you requested "
-                f"{len(tokens) + max_tokens} tokens ({len(tokens)} in the prompt, {max_tokens} in the completion). "
-                "Please reduce the length of the prompt or max_tokens.", param="max_tokens")
+            raise ContextLengthExceeded(tr(
+                "This model's maximum context length is %(limit)s tokens. However, you requested "
+                "%(total)s tokens (%(prompt)s in the prompt, %(completion)s in the completion). "
+                "Please reduce the length of the prompt or max_tokens.",
+                limit=limit, total=len(tokens) + max_tokens, prompt=len(tokens), completion=max_tokens,
+            ), param="max_tokens")
         sampler = SamplerChain(self.runtime.vocab, params)
         seq = Sequence(
             client=request.client, prompt=tokens, max_tokens=max_tokens, sampler=sampler,
@@ -117,4 +122,5 @@ class LlamaCppEngine:
         return LlamaGeneration(seq, self.scheduler)
 
     async def embed(self, texts: list[str]) -> Embeddings:
-        raise InvalidRequest(f"The model '{self.manifest.name}' does not produce embeddings.", param="model")
+        raise InvalidRequest(tr("The model '%(name)s' does not produce embeddings.", name=self.manifest.name),
+                             param="model")

@@ -13,6 +13,7 @@ import re
 import uuid
 
 from shuken.engines.llamacpp.runtime import LlamaRuntime
+from shuken.localisable import tr
 from shuken.registry.chat_template import ChatTemplateFailed, render_chat_prompt
 
 
@@ -35,10 +36,10 @@ def chat_prompt_tokens(runtime: LlamaRuntime, template: str, messages: list[dict
     pieces = marker.split(rendered)  # markup, index, markup, index, ..., markup
     indices = [int(index) for index in pieces[1::2]]
     if sorted(indices) != list(range(len(messages))) or nonce in "".join(pieces[0::2]):
-        raise ChatTemplateFailed(
+        raise ChatTemplateFailed(tr(
             "This model's chat template rewrites message contents, so Shuken cannot keep user text apart "
             "from the template's special tokens; it refuses rather than risk forged turns. "
-            "Use /v1/completions, or a model whose template inserts contents unchanged.", param="model")
+            "Use /v1/completions, or a model whose template inserts contents unchanged."), param="model")
     tokens = _markup_tokens(runtime, pieces[0], first=True)
     for index, markup in zip(indices, pieces[2::2]):
         tokens += runtime.tokenize(texts[index], add_special=False, parse_special=False)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import llama_cpp
 
 from shuken.errors import Unavailable
+from shuken.localisable import tr
 
 log = logging.getLogger("shuken.llamacpp")
 _backend_lock = threading.Lock()
@@ -77,7 +78,8 @@ class LlamaRuntime:
         model_params = llama_cpp.llama_model_default_params()
         self.model = llama_cpp.llama_model_load_from_file(path.encode(), model_params)
         if not self.model:
-            raise Unavailable(f"llama.cpp could not load {path}; is it a valid GGUF for this llama.cpp version?")
+            raise Unavailable(tr("llama.cpp could not load %(path)s; is it a valid GGUF for this llama.cpp version?",
+                                 path=str(path)))
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
         trained = llama_cpp.llama_model_n_ctx_train(self.model)
         self.context_per_sequence = min(context_per_sequence, trained) if trained > 0 else context_per_sequence
@@ -95,7 +97,8 @@ class LlamaRuntime:
         self.ctx = llama_cpp.llama_init_from_model(self.model, ctx_params)
         if not self.ctx:
             llama_cpp.llama_model_free(self.model)
-            raise Unavailable(f"llama.cpp could not create a context of {ctx_params.n_ctx} tokens for {path}.")
+            raise Unavailable(tr("llama.cpp could not create a context of %(tokens)s tokens for %(path)s.",
+                                 tokens=ctx_params.n_ctx, path=str(path)))
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         self.sequences = sequences
         self._batch = llama_cpp.llama_batch_init(self.batch_tokens, 0, 1)
@@ -144,7 +147,8 @@ class LlamaRuntime:
         batch.n_tokens = len(entries)
         status = llama_cpp.llama_decode(self.ctx, batch)
         if status != 0:
-            raise Unavailable(f"llama_decode failed with status {status}; the request was not completed.")
+            raise Unavailable(tr("llama_decode failed with status %(status)s; the request was not completed.",
+                                 status=status))
 
     def forget_sequence(self, seq_id: int) -> None:
         llama_cpp.llama_memory_seq_rm(self.memory, seq_id, -1, -1)

@@ -10,6 +10,7 @@ from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
 from shuken.engines.base import SamplingParams
 from shuken.errors import InvalidRequest
+from shuken.localisable import tr
 
 
 def grammar_for(response_format: dict | None) -> str | None:
@@ -24,14 +25,15 @@ def grammar_for(response_format: dict | None) -> str | None:
     if kind == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema")
         if not isinstance(schema, dict):
-            raise InvalidRequest("response_format.json_schema.schema must be a JSON Schema object.",
+            raise InvalidRequest(tr("response_format.json_schema.schema must be a JSON Schema object."),
                                  param="response_format")
         try:
             return json_schema_to_gbnf(json.dumps(schema))
         except Exception as exc:  # the converter raises bare errors on schemas it cannot express
-            raise InvalidRequest(f"This JSON schema cannot be enforced: {exc}", param="response_format") from exc
-    raise InvalidRequest(f"Unsupported response_format type {kind!r}; use text, json_object or json_schema.",
-                         param="response_format")
+            raise InvalidRequest(tr("This JSON schema cannot be enforced: %(error)s", error=str(exc)),
+                                 param="response_format") from exc
+    raise InvalidRequest(tr("Unsupported response_format type %(kind)s; use text, json_object or json_schema.",
+                            kind=repr(kind)), param="response_format")
 
 
 class SamplerChain:
@@ -46,7 +48,7 @@ class SamplerChain:
             sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
             if not sampler:
                 self.free()
-                raise InvalidRequest("The response_format could not be compiled to a grammar.",
+                raise InvalidRequest(tr("The response_format could not be compiled to a grammar."),
                                      param="response_format")
             self._add(sampler)
         if params.presence_penalty or params.frequency_penalty:

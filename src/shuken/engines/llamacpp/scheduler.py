@@ -21,6 +21,7 @@ from shuken.engines.llamacpp.sampling import SamplerChain
 from shuken.engines.llamacpp.worker import LlamaThread
 from shuken.engines.text_stream import TextStream
 from shuken.errors import QueueFull, ShukenError, Unavailable
+from shuken.localisable import tr
 
 log = logging.getLogger("shuken.scheduler")
 
@@ -113,12 +114,12 @@ class BatchScheduler:
     def submit(self, seq: Sequence) -> None:
         with self._cond:
             if self._stopping:
-                raise Unavailable("The model is shutting down; retry in a moment.")
+                raise Unavailable(tr("The model is shutting down; retry in a moment."))
             if self.waiting.size - len(self.free_slots) >= self.max_queue:
-                raise QueueFull(
-                    f"The queue for this model is full ({self.max_queue} waiting, "
-                    f"{len(self.running)} running). Retry after a short wait."
-                )
+                raise QueueFull(tr(
+                    "The queue for this model is full (%(waiting)s waiting, %(running)s running). "
+                    "Retry after a short wait.", waiting=self.max_queue, running=len(self.running),
+                ))
             self.waiting.push(seq)
             self._cond.notify()
 
@@ -141,7 +142,7 @@ class BatchScheduler:
     def _shutdown(self) -> None:
         self.thread.detach(self)
         with self._cond:
-            self._fail_all(Unavailable("The model was unloaded before the request finished."))
+            self._fail_all(Unavailable(tr("The model was unloaded before the request finished.")))
 
     # -- llama thread ----------------------------------------------------------------------------------
     def has_work(self) -> bool:
@@ -157,7 +158,8 @@ class BatchScheduler:
     def fail_everything(self, error: Exception) -> None:
         with self._cond:
             self._fail_all(error if isinstance(error, ShukenError) else
-                           Unavailable(f"Generation failed inside the engine ({error}); see the server log."))
+                           Unavailable(tr("Generation failed inside the engine (%(error)s); see the server log.",
+                                          error=str(error))))
 
     def _admit(self) -> None:
         while self.free_slots:

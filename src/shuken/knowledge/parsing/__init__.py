@@ -12,6 +12,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import ClassVar, Literal, Protocol
 
+from shuken.localisable import tr
+
 PARSER_GROUP = "shuken.parsers"
 
 BlockKind = Literal["heading", "paragraph", "table", "list"]
@@ -75,7 +77,15 @@ class BlockBuilder:
 
 
 class DocumentParseError(Exception):
-    """A file could not be parsed; the message says why and what to do. Reported per file, never fatal."""
+    """A file could not be parsed; the message says why and what to do. Reported per file, never fatal.
+
+    Raise it with a `shuken.localisable.tr` message, which the UI can translate: `message` gives it back
+    (`str(exc)` would return only its English)."""
+
+    @property
+    def message(self) -> str:
+        first = self.args[0] if self.args else None
+        return first if isinstance(first, str) else str(self)
 
 
 def read_bytes(path: Path) -> bytes:
@@ -83,7 +93,8 @@ def read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise DocumentParseError(f"{path.name}: cannot read file ({exc.strerror or exc})") from exc
+        raise DocumentParseError(tr("%(name)s: cannot read file (%(error)s)", name=path.name,
+                                    error=exc.strerror or str(exc))) from exc
 
 
 def empty_document(path: Path) -> ParsedDocument:
@@ -116,8 +127,10 @@ def parse_file(path: Path, name: str | None = None) -> ParsedDocument:
     suffix = Path(name or path.name).suffix.lower()
     cls = parser_classes().get(suffix)
     if cls is None:
-        raise DocumentParseError(
-            f"{Path(name or path.name).name}: unsupported file type {suffix or '(none)'}; supported: "
-            f"{', '.join(supported_suffixes())}"
-        )
+        file_name, supported = Path(name or path.name).name, ", ".join(supported_suffixes())
+        if not suffix:
+            raise DocumentParseError(tr("%(name)s: unsupported file type (none); supported: %(supported)s",
+                                        name=file_name, supported=supported))
+        raise DocumentParseError(tr("%(name)s: unsupported file type %(suffix)s; supported: %(supported)s",
+                                    name=file_name, suffix=suffix, supported=supported))
     return cls().parse(path)

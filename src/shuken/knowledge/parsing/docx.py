@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from shuken.knowledge.parsing import BlockBuilder, DocumentParseError, ParsedDocument, empty_document, read_bytes
+from shuken.localisable import tr
 
 _HEADING_STYLE = re.compile(r"^(?:heading|見出し|titre|überschrift|标题|標題)\s*(\d)$", re.I)
 _TITLE_STYLES = {"title", "表題", "标题", "titre"}
@@ -83,16 +84,17 @@ class DocxParser:
         if not data.strip():
             return empty_document(path)
         if data.startswith(_OLE_MAGIC):
-            raise DocumentParseError(
-                f"{path.name}: an old-format Word .doc (or a password-protected .docx), not a .docx; "
-                "open it in Word or LibreOffice, save as .docx without a password, and upload again"
-            )
+            raise DocumentParseError(tr(
+                "%(name)s: an old-format Word .doc (or a password-protected .docx), not a .docx; "
+                "open it in Word or LibreOffice, save as .docx without a password, and upload again",
+                name=path.name))
         try:
             return self._parse(data, path.name)
         except DocumentParseError:
             raise
         except Exception as exc:  # zip, XML and package errors all mean the same thing to the user
-            raise DocumentParseError(f"{path.name}: not a valid Word .docx file ({type(exc).__name__}: {exc})") from exc
+            raise DocumentParseError(tr("%(name)s: not a valid Word .docx file (%(type)s: %(error)s)", name=path.name,
+                                        type=type(exc).__name__, error=str(exc))) from exc
 
     def _parse(self, data: bytes, name: str) -> ParsedDocument:
         from docx import Document

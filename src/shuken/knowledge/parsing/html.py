@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from shuken.knowledge.parsing import BlockBuilder, DocumentParseError, ParsedDocument, empty_document, read_bytes
+from shuken.localisable import tr
 from shuken.knowledge.parsing.plain import decode_text
 
 _BLOCK_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "pre", "blockquote", "td", "th", "dt", "dd",
@@ -99,7 +100,8 @@ class HtmlParser:
         try:
             tree = lxml.html.document_fromstring(page)
         except (lxml.etree.LxmlError, ValueError) as exc:
-            raise DocumentParseError(f"{path.name}: not readable as HTML ({exc})") from exc
+            raise DocumentParseError(tr("%(name)s: not readable as HTML (%(error)s)", name=path.name,
+                                        error=str(exc))) from exc
         page_title = _squash(tree.findtext(".//title") or "") or None
 
         builder = BlockBuilder()

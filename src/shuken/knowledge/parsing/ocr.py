@@ -11,6 +11,7 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from shuken.knowledge.parsing import BlockBuilder, DocumentParseError, ParsedDocument
 from shuken.knowledge.parsing.plain import join_lines, split_paragraphs, strip_controls
+from shuken.localisable import tr
 
 # Tesseract OSD script name → language packs. Measured on rendered 300 dpi pages (character similarity):
 # OSD confuses Japanese and Chinese both ways (kanji-heavy Japanese → "Han", Chinese → "Japanese"), so both
@@ -39,6 +40,16 @@ def debian_package(language: str) -> str:
     return "tesseract-ocr-" + language.lower().replace("_", "-")
 
 
+class OcrError(DocumentParseError):
+    """OCR is unavailable, or failed on one image; `in_file` names the file (and the page) it was for."""
+
+    def in_file(self, name: str, page: int | None = None) -> DocumentParseError:
+        if page is None:
+            return DocumentParseError(tr("%(name)s: %(problem)s", name=name, problem=self.message))
+        return DocumentParseError(tr("%(name)s: page %(page)s: %(problem)s", name=name, page=page,
+                                     problem=self.message))
+
+
 @cache
 def _installed_languages() -> frozenset[str]:
     import pytesseract
@@ -46,12 +57,11 @@ def _installed_languages() -> frozenset[str]:
     try:
         return frozenset(pytesseract.get_languages(config=""))
     except pytesseract.TesseractNotFoundError as exc:
-        raise DocumentParseError(
-            "OCR needs the Tesseract program, which is not installed: run `apt-get install tesseract-ocr` "
-            "(Debian/Ubuntu) and restart Shuken"
-        ) from exc
+        raise OcrError(tr("OCR needs the Tesseract program, which is not installed: run `apt-get install "
+                          "tesseract-ocr` (Debian/Ubuntu) and restart Shuken")) from exc
     except (OSError, pytesseract.TesseractError) as exc:
-        raise DocumentParseError(f"OCR unavailable: Tesseract could not list its languages ({exc})") from exc
+        raise OcrError(tr("OCR unavailable: Tesseract could not list its languages (%(error)s)",
+                          error=str(exc))) from exc
 
 
 def require_languages(languages: str) -> None:
@@ -61,9 +71,8 @@ def require_languages(languages: str) -> None:
         missing = [lang for lang in missing if lang not in _installed_languages()]
     if missing:
         packages = " ".join(debian_package(lang) for lang in missing)
-        raise DocumentParseError(
-            f"OCR language pack(s) {', '.join(missing)} not installed: run `apt-get install {packages}`"
-        )
+        raise OcrError(tr("OCR language pack(s) %(languages)s not installed: run `apt-get install %(packages)s`",
+                          languages=", ".join(missing), packages=packages))
 
 
 def detect_script(image: Image.Image) -> tuple[str | None, int]:
@@ -104,9 +113,10 @@ def ocr_image(image: Image.Image, languages: str | None = None) -> tuple[str, st
     try:
         raw = pytesseract.image_to_string(image, lang=languages, timeout=OCR_TIMEOUT_SECONDS)
     except RuntimeError as exc:  # pytesseract's timeout
-        raise DocumentParseError(f"OCR took longer than {OCR_TIMEOUT_SECONDS} s for one page; gave up") from exc
+        raise OcrError(tr("OCR took longer than %(seconds)s s for one page; gave up",
+                          seconds=OCR_TIMEOUT_SECONDS)) from exc
     except pytesseract.TesseractError as exc:
-        raise DocumentParseError(f"OCR failed: {exc.message or exc}") from exc
+        raise OcrError(tr("OCR failed: %(error)s", error=exc.message or str(exc))) from exc
     paragraphs = (join_lines(paragraph.split("\n")) for paragraph in split_paragraphs(strip_controls(raw)))
     return "\n\n".join(paragraph for paragraph in paragraphs if paragraph), languages
 
@@ -131,12 +141,15 @@ class ImageParser:
                         builder.add("paragraph", paragraph, page=number if paged else None)
                     if not text:
                         warnings.append(f"{path.name}: no text recognised" + (f" on page {number}" if paged else ""))
-        except DocumentParseError as exc:  # OCR unavailable or failed: name the file
-            raise DocumentParseError(f"{path.name}: {exc}") from exc
+        except OcrError as exc:  # OCR unavailable or failed: name the file
+            raise exc.in_file(path.name) from exc
         except UnidentifiedImageError as exc:
-            raise DocumentParseError(f"{path.name}: not a readable image (unknown or damaged format)") from exc
+            raise DocumentParseError(tr("%(name)s: not a readable image (unknown or damaged format)",
+                                        name=path.name)) from exc
         except Image.DecompressionBombError as exc:
-            raise DocumentParseError(f"{path.name}: image too large to OCR safely ({exc})") from exc
+            raise DocumentParseError(tr("%(name)s: image too large to OCR safely (%(error)s)", name=path.name,
+                                        error=str(exc))) from exc
         except (OSError, ValueError, SyntaxError) as exc:  # truncated or damaged image data
-            raise DocumentParseError(f"{path.name}: damaged image ({exc})") from exc
+            raise DocumentParseError(tr("%(name)s: damaged image (%(error)s)", name=path.name,
+                                        error=str(exc))) from exc
         return ParsedDocument(builder.blocks, pages=frames if paged else None, ocr_pages=frames, warnings=warnings)

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from shuken.knowledge.parsing import BlockBuilder, DocumentParseError, ParsedDocument, empty_document, read_bytes
 from shuken.knowledge.parsing.plain import join_lines, split_paragraphs, strip_controls
+from shuken.localisable import tr
 
 OCR_DPI = 300
 MIN_TEXT_CHARS = 20  # a page whose text layer has fewer non-space characters is treated as scanned
@@ -170,13 +171,18 @@ class _Pdfium:
             self.document = pypdfium2.PdfDocument(self.data, password="")
         return self.document[index]
 
-    def ocr(self, index: int) -> str:
-        from shuken.knowledge.parsing.ocr import ocr_image
+    def ocr(self, index: int, name: str) -> str:
+        """The OCR text of page `index` (0-based) of the file `name`; a DocumentParseError naming the file
+        and the page if OCR is unavailable."""
+        from shuken.knowledge.parsing.ocr import OcrError, ocr_image
 
         image = self._page(index).render(scale=OCR_DPI / 72, grayscale=True).to_pil()
         if image.convert("L").getextrema()[0] > 160:  # nothing dark on the page: blank, no need to OCR
             return ""
-        text, _ = ocr_image(image)
+        try:
+            text, _ = ocr_image(image)
+        except OcrError as exc:
+            raise exc.in_file(name, index + 1) from exc
         return text
 
     def lines(self, index: int) -> list[_Line]:
@@ -226,9 +232,10 @@ class PdfParser:
         try:
             count = len(reader.pages)
         except Exception as exc:
-            raise DocumentParseError(f"{path.name}: damaged PDF, its page list cannot be read ({exc})") from exc
+            raise DocumentParseError(tr("%(name)s: damaged PDF, its page list cannot be read (%(error)s)",
+                                        name=path.name, error=str(exc))) from exc
         if count == 0:
-            raise DocumentParseError(f"{path.name}: the PDF has no pages (truncated or damaged file)")
+            raise DocumentParseError(tr("%(name)s: the PDF has no pages (truncated or damaged file)", name=path.name))
 
         warnings: list[str] = []
         content: list[tuple[int, _Paragraph | str]] = []  # (page, paragraph) or (page, OCR text) in order
@@ -245,9 +252,9 @@ class PdfParser:
                 layer = sum(len("".join(strip_controls(line.text).split())) for line in lines)
                 if layer < MIN_TEXT_CHARS:
                     try:
-                        text = pdfium.ocr(number - 1)
-                    except DocumentParseError as exc:  # OCR unavailable: say so rather than index a scan as empty
-                        raise DocumentParseError(f"{path.name}: page {number}: {exc}") from exc
+                        text = pdfium.ocr(number - 1, path.name)
+                    except DocumentParseError:  # OCR unavailable: say so rather than index a scan as empty
+                        raise
                     except Exception as exc:
                         warnings.append(f"{path.name}: page {number}: could not render for OCR ({exc})")
                         text = ""
@@ -279,20 +286,22 @@ def _open(data: bytes, name: str):
     try:
         reader = PdfReader(io.BytesIO(data))
     except Exception as exc:
-        raise DocumentParseError(f"{name}: not a readable PDF (damaged or truncated: {exc})") from exc
+        raise DocumentParseError(tr("%(name)s: not a readable PDF (damaged or truncated: %(error)s)", name=name,
+                                    error=str(exc))) from exc
     if reader.is_encrypted:
         try:
             decrypted = reader.decrypt("")
         except DependencyError as exc:
-            raise DocumentParseError(
-                f"{name}: encrypted with AES; reading it needs the Python package 'cryptography' ({exc})"
-            ) from exc
+            raise DocumentParseError(tr(
+                "%(name)s: encrypted with AES; reading it needs the Python package 'cryptography' (%(error)s)",
+                name=name, error=str(exc))) from exc
         except Exception as exc:
-            raise DocumentParseError(f"{name}: encrypted PDF that cannot be decrypted ({exc})") from exc
+            raise DocumentParseError(tr("%(name)s: encrypted PDF that cannot be decrypted (%(error)s)", name=name,
+                                        error=str(exc))) from exc
         if decrypted == PasswordType.NOT_DECRYPTED:
-            raise DocumentParseError(
-                f"{name}: the PDF is password-protected; remove the password (or print it to a new PDF) and upload again"
-            )
+            raise DocumentParseError(tr(
+                "%(name)s: the PDF is password-protected; remove the password (or print it to a new PDF) and "
+                "upload again", name=name))
     return reader
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from shuken.knowledge.parsing import BlockBuilder, DocumentParseError, ParsedDocument, read_bytes
+from shuken.localisable import tr
 
 # Scripts written without spaces between words: CJK punctuation, kana, ideographs, full/half-width forms.
 CJK = "\u3000-\u303f\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f"
@@ -74,8 +75,9 @@ def decode_text(data: bytes, name: str) -> tuple[str, str | None]:
             try:
                 return data.decode(encoding), None
             except UnicodeDecodeError as exc:
-                raise DocumentParseError(f"{name}: starts with a {encoding} byte-order mark but is not valid "
-                                         f"{encoding} ({exc.reason} at byte {exc.start})") from exc
+                raise DocumentParseError(tr("%(name)s: starts with a %(encoding)s byte-order mark but is not valid "
+                                            "%(encoding)s (%(reason)s at byte %(position)s)", name=name,
+                                            encoding=encoding, reason=exc.reason, position=exc.start)) from exc
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError:
@@ -84,7 +86,8 @@ def decode_text(data: bytes, name: str) -> tuple[str, str | None]:
 
     best = from_bytes(data).best()
     if best is None:
-        raise DocumentParseError(f"{name}: not a text file, or in an unknown encoding; save it as UTF-8 and upload again")
+        raise DocumentParseError(tr("%(name)s: not a text file, or in an unknown encoding; save it as UTF-8 and "
+                                    "upload again", name=name))
     return str(best), f"{name}: not UTF-8; decoded as {best.encoding} (detected)"
 
 
@@ -97,7 +100,7 @@ class PlainTextParser:
         data = read_bytes(path)
         text, warning = decode_text(data, path.name)
         if "\x00" in text:
-            raise DocumentParseError(f"{path.name}: contains NUL bytes, so it is binary, not text")
+            raise DocumentParseError(tr("%(name)s: contains NUL bytes, so it is binary, not text", name=path.name))
         builder = BlockBuilder()
         for paragraph in split_paragraphs(text):
             builder.add("paragraph", "\n".join(line.rstrip() for line in paragraph.split("\n")))
