@@ -390,8 +390,8 @@ def audit_checks(audit, db, chains: list[str]) -> list[Check]:
         report = audit.verify(chain)
         latest = latest_checkpoint(db, chain)
         signed += report.checkpoints
-        if not report.ok:  # the chain's own account (a `tr` message), naming the first record that fails
-            detail = report.problem
+        if not report.ok:  # the chain's own account (a `tr` message) names the first record that fails
+            detail = tr("BROKEN: %(problem)s", problem=report.problem)
         elif latest:
             detail = tr("%(records)s record(s), chain intact; %(checkpoints)s signed checkpoint(s), latest at record "
                         "%(seq)s (%(signed_at)s)", records=report.records, checkpoints=report.checkpoints,

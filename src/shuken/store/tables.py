@@ -405,7 +405,7 @@ class IngestJobFileRow(Base):
     force: Mapped[bool] = mapped_column(Boolean, default=False)  # re-index even if unchanged
     error: Mapped[str | None] = mapped_column(Text, nullable=True)  # in English
     # The error as a translatable Message, {"template": ..., "values": {name: text}}; None if it is not one.
-    error_message: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    error_message: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     document_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     pages: Mapped[int] = mapped_column(Integer, default=0)
     ocr_pages: Mapped[int] = mapped_column(Integer, default=0)
