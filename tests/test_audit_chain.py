@@ -366,6 +366,46 @@ def home_with_history(isolated_home):
     return make_home(isolated_home, ["w1"])
 
 
+def test_a_checkpoint_run_signs_only_the_heads_that_moved(home_with_history):
+    """The server signs every hour: a head already signed is not signed again, in the table or the file."""
+    svc = Services.open(Settings(home=home_with_history))
+    try:
+        first = svc.audit.checkpoint()
+        assert {(c["workspace"], c["seq"]) for c in first} >= {("w1", N)}
+        lines = svc.audit.checkpoint_file.read_text().splitlines()
+        assert len(lines) == len(first)
+        assert svc.audit.checkpoint() == []
+        assert svc.audit.checkpoint_file.read_text().splitlines() == lines
+        with connect(home_with_history) as db:
+            assert db.execute("SELECT count(*) FROM audit_checkpoints").fetchone()[0] == len(first)
+        svc.bus.emit(ev.DataExported(workspace="w1", actor="operator", resource="test"))
+        [again] = svc.audit.checkpoint()
+        assert (again["workspace"], again["seq"]) == ("w1", N + 1)
+        assert len(svc.audit.checkpoint_file.read_text().splitlines()) == len(first) + 1
+        report = svc.audit.verify("w1")
+        assert report.ok and report.checkpoints == 2, report
+    finally:
+        svc.close()
+
+
+def test_a_password_change_is_audited_in_each_workspace_of_the_user_never_the_password(home_with_history):
+    svc = Services.open(Settings(home=home_with_history))
+    try:
+        svc.directory.create_workspace("w2")
+        bob = svc.directory.create_user(Subject.operator("w2"), "bob@w1.example.org", "member")
+        svc.directory.set_password("bob@w1.example.org", "a brand new password")
+        for ws in ("w1", "w2"):
+            [record] = [r for r in svc.audit.rows(ws) if r["action"] == "password.changed"]
+            assert (record["actor"], record["resource"]) == ("operator", f"user:{bob.user_id}"), record
+            assert record["content_ref"] is None and svc.audit.verify(ws).ok
+    finally:
+        svc.close()
+    with connect(home_with_history) as db:  # neither in the chain nor in the content kept beside it
+        for table in ("audit_events", "audit_content"):
+            rows = db.execute(f"SELECT * FROM {table}").fetchall()
+            assert rows and not any("a brand new password" in json.dumps(list(row)) for row in rows)
+
+
 def test_concurrent_appenders_in_two_processes_keep_one_contiguous_chain(home_with_history):
     home = home_with_history
     svc = Services.open(Settings(home=home))

@@ -173,9 +173,14 @@ def test_members_are_refused_every_admin_endpoint(admin):
         "user": "max@example.org", "name": "max", "scopes": ["chat", "knowledge:read", "admin"]})["secret"])
     for method, path, body in (("GET", "/admin/users", None), ("POST", "/admin/users", {"email": "y@example.org"}),
                                ("PATCH", "/admin/users/max@example.org", {"role": "admin"}),
+                               # an empty PATCH reads a membership: not for a caller who may not manage users
+                               ("PATCH", "/admin/users/max@example.org", {}),
+                               ("PATCH", "/admin/users/nobody@example.org", {}),
                                ("GET", "/admin/keys", None),
                                ("PATCH", "/admin/workspace", {"audit_content": True}),
                                ("POST", "/admin/keys", {"user": "kim@example.org", "name": "theirs"}),
+                               # 403, not 404: who is a member is not told to a caller who may not manage keys
+                               ("POST", "/admin/keys", {"user": "nobody@example.org", "name": "probe"}),
                                ("GET", "/admin/audit", None), ("GET", "/admin/audit/verify", None),
                                ("GET", "/admin/audit/export", None)):
         error = openai_error(member(method, path, json=body), 403)

@@ -34,10 +34,6 @@ for sub, name in ((workspaces_app, "workspaces"), (users_app, "users"), (keys_ap
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace id.")]
 
 
-def _operator(workspace: str) -> Subject:
-    return Subject.operator(workspace)
-
-
 # -- workspaces -------------------------------------------------------------------------------------------
 @workspaces_app.command("create")
 def workspaces_create(slug: str, name: Annotated[str, typer.Option(help="Display name.")] = "",
@@ -82,7 +78,7 @@ def workspaces_set(settings: Annotated[list[str], typer.Argument(help="KEY=VALUE
         except json.JSONDecodeError:
             changes[key.strip()] = raw
     with services() as svc:
-        policy = svc.directory.update_policy(_operator(workspace), changes)
+        policy = svc.directory.update_policy(Subject.operator(workspace), changes)
     if as_json:
         return _print_json(policy.model_dump())
     for key in changes:
@@ -104,7 +100,7 @@ def users_create(
     """Add a user to a workspace with a role (creating the account if new)."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     with services() as svc:
-        member = svc.directory.create_user(_operator(workspace), email, role, group or [], name, password)
+        member = svc.directory.create_user(Subject.operator(workspace), email, role, group or [], name, password)
     if as_json:
         return _print_json(member.as_dict())
     err.print(f"{member.email} is {member.role} of '{workspace}'" +
@@ -115,7 +111,7 @@ def users_create(
 def users_list(workspace: WorkspaceOpt = DEFAULT_WORKSPACE, as_json: JsonOpt = False):
     """List a workspace's members, roles and groups."""
     with services() as svc:
-        members = svc.directory.members(_operator(workspace))
+        members = svc.directory.members(Subject.operator(workspace))
     if as_json:
         return _print_json([m.as_dict() for m in members])
     table = Table("id", "email", "role", "groups")
@@ -130,7 +126,7 @@ def users_set_role(email: str, role: Annotated[str, typer.Option(help=f"One of {
                    group: Annotated[Optional[list[str]], typer.Option("--group", help="Replace the groups.")] = None):
     """Change a member's role (and, if given, their groups). Audited."""
     with services() as svc:
-        member = svc.directory.set_role(_operator(workspace), email, role, group)
+        member = svc.directory.set_role(Subject.operator(workspace), email, role, group)
     err.print(f"{member.email} is now {member.role} of '{workspace}'")
 
 
@@ -159,7 +155,7 @@ def keys_create(
     """Create a key. The secret is printed once, alone on stdout; only its hash is stored."""
     wanted = [s.strip() for item in scopes or [] for s in item.split(",") if s.strip()]
     with services() as svc:
-        key, secret = svc.keys.create(_operator(workspace), user, name, wanted or None,
+        key, secret = svc.keys.create(Subject.operator(workspace), user, name, wanted or None,
                                       parse_duration(expires) if expires else None, rpm, tpd)
     err.print(f"Created key {key.id} '{key.name}' for {key.email} in '{workspace}' (scopes {', '.join(key.scopes)}"
               + (f", expires {key.expires_at:%Y-%m-%d %H:%M} UTC" if key.expires_at else "") +
@@ -171,7 +167,7 @@ def keys_create(
 def keys_list(workspace: WorkspaceOpt = DEFAULT_WORKSPACE, as_json: JsonOpt = False):
     """List a workspace's keys (never their secrets)."""
     with services() as svc:
-        keys = svc.keys.list(_operator(workspace))
+        keys = svc.keys.list(Subject.operator(workspace))
     if as_json:
         return _print_json([k.as_dict() for k in keys])
     table = Table("id", "name", "user", "prefix", "scopes", "quotas", "expires", "status")
@@ -187,7 +183,7 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="Key id, name or prefix.
                 workspace: WorkspaceOpt = DEFAULT_WORKSPACE):
     """Revoke a key; calls with it fail with 401 from now on. Audited."""
     with services() as svc:
-        revoked = svc.keys.revoke(_operator(workspace), key)
+        revoked = svc.keys.revoke(Subject.operator(workspace), key)
     err.print(f"Revoked key {revoked.id} '{revoked.name}'.")
 
 
@@ -198,14 +194,14 @@ def audit_verify(workspace: Annotated[Optional[str], typer.Option("--workspace",
                  as_json: JsonOpt = False):
     """Recompute every chain. Exit 0 if intact; otherwise exit 1 naming the first bad record."""
     with services() as svc:
-        chains = [workspace] if workspace else svc.audit.chains()
-        if workspace and workspace not in svc.audit.chains() \
+        chains = svc.audit.chains()
+        if workspace and workspace not in chains \
                 and workspace not in {w["id"] for w in svc.directory.list_workspaces()}:
             # A mistyped name must not read as "intact, 0 records".
             raise NotFound(tr("No workspace or audit chain named '%(workspace)s'; see `shuken workspaces list`.",
                               workspace=workspace),
                            code="workspace_not_found")
-        reports = [svc.audit.verify(chain) for chain in chains]
+        reports = [svc.audit.verify(chain) for chain in ([workspace] if workspace else chains)]
     if as_json:
         _print_json([r.as_dict() for r in reports])
     else:
@@ -232,7 +228,7 @@ def audit_export(workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
         err.print("[red]error:[/red] --format must be jsonl or csv")
         raise typer.Exit(2)
     with services() as svc:
-        text, count = export_audited(svc.audit, svc.bus, _operator(workspace), parse_since(since), format)
+        text, count = export_audited(svc.audit, svc.bus, Subject.operator(workspace), parse_since(since), format)
     if out_file:
         out_file.write_text(text, encoding="utf-8")
         err.print(f"Wrote {count} records to {out_file}")
@@ -242,13 +238,16 @@ def audit_export(workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
 
 @audit_app.command("checkpoint")
 def audit_checkpoint():
-    """Sign the head of every chain now (Ed25519). Keep the key and checkpoints file off this machine's DB."""
+    """Sign the head of every chain that moved since its last checkpoint (Ed25519). Keep the key and checkpoints
+    file off this machine's DB."""
     with services() as svc:
         made = svc.audit.checkpoint()
-        key_path = svc.settings.signing_key_path
+        key_path, checkpoint_file = svc.settings.signing_key_path, svc.audit.checkpoint_file
     for checkpoint in made:
         err.print(f"signed {checkpoint['workspace']} at record {checkpoint['seq']}")
-    err.print(f"Key: {key_path}; checkpoints also appended to {key_path.with_suffix('.checkpoints.jsonl')}")
+    if not made:
+        err.print("Every chain's head is signed already: nothing new to sign.")
+    err.print(f"Key: {key_path}; checkpoints also appended to {checkpoint_file}")
 
 
 # -- consent ----------------------------------------------------------------------------------------------
@@ -292,5 +291,5 @@ def data_export_training(workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
                          out_file: Annotated[Path, typer.Option("--out", help="JSONL file to write.")] = ...):
     """Export only consented conversations, each with its lineage (user, consent grant, model). Audited."""
     with services() as svc:
-        result = svc.consent.export_training(_operator(workspace), out_file)
+        result = svc.consent.export_training(Subject.operator(workspace), out_file)
     err.print(f"Wrote {result['records']} consented record(s) to {result['path']}")

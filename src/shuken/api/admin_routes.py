@@ -3,8 +3,7 @@ the governance services authorise (through `authz`) and decide."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -93,10 +92,12 @@ def create_user(body: NewUser, request: Request, subject: Caller):
 def change_user(email: str, body: MemberChange, request: Request, subject: Caller):
     directory = _services(request).directory
     if body.role is not None:
-        directory.set_role(subject, email, body.role, body.groups)
+        member = directory.set_role(subject, email, body.role, body.groups)
     elif body.groups is not None:
-        directory.set_groups(subject, email, body.groups)
-    return directory.member(subject.workspace, email).as_dict()
+        member = directory.set_groups(subject, email, body.groups)
+    else:
+        member = directory.member_for(subject, email)
+    return member.as_dict()
 
 
 @router.delete("/admin/users/{email}")
@@ -143,7 +144,7 @@ async def export_audit(request: Request, subject: Caller, format: str = "jsonl",
     services = _services(request)
     text, _count = await run_in_threadpool(export_audited, services.audit, services.bus, subject, parse_since(since),
                                            format)
-    return StreamingResponse(iter([text]), media_type="application/x-ndjson" if format == "jsonl" else "text/csv")
+    return Response(text, media_type="application/x-ndjson" if format == "jsonl" else "text/csv")
 
 
 # -- consent (every user, for themselves) -----------------------------------------------------------------

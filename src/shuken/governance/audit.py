@@ -34,7 +34,7 @@ from shuken.governance.policy import WorkspacePolicy
 from shuken.localisable import tr
 from shuken.store import Database
 from shuken.store.tables import (
-    AuditCheckpointRow, AuditContentRow, AuditEventRow, AuditHeadRow,
+    AuditCheckpointRow, AuditContentRow, AuditEventRow, AuditHeadRow, utc_now,
 )
 
 GENESIS = "0" * 64
@@ -84,9 +84,6 @@ class AuditLog:
         self._lock = threading.Lock()  # one appender per process; other processes are kept out by the head row
 
     # -- append ---------------------------------------------------------------------------------------------
-    def __call__(self, event: Event, session: Session | None = None) -> str:
-        return self.record(event, session)
-
     def record(self, event: Event, session: Session | None = None) -> str:
         if session is not None:
             return self._append(session, event)
@@ -118,7 +115,7 @@ class AuditLog:
         salt = secrets.token_hex(16)
         ref = hashlib.sha256(salt.encode() + canonical(event.content)).hexdigest()
         session.add(AuditContentRow(ref=ref, workspace=event.workspace, user_id=event.content_user_id, salt=salt,
-                                    content=event.content, created_at=datetime.now(timezone.utc)))
+                                    content=event.content, created_at=utc_now()))
         return ref
 
     def _append(self, session: Session, event: Event) -> str:
@@ -146,23 +143,27 @@ class AuditLog:
 
     def verify(self, workspace: str) -> ChainReport:
         with self.db.session() as session:
-            expected, prev, last_id, records = 1, GENESIS, 0, {}
+            # Checkpoints before the rows: each one read vouches for a record the rows read after it include.
+            checkpoints = self._checkpoints(session, workspace)
+            vouched = {checkpoint["seq"] for checkpoint in checkpoints}
+            expected, prev, last_id, records = 1, GENESIS, 0, {}  # records: the hashes checkpoints vouch for
             rows = session.execute(select(AuditEventRow).where(AuditEventRow.workspace == workspace)
                                    .order_by(AuditEventRow.seq, AuditEventRow.id).execution_options(yield_per=2000))
             for row in rows.scalars():
                 problem = self._check_row(row, expected, prev, last_id)
                 if problem:
                     return ChainReport(workspace, expected - 1, False, problem, row.seq, row.id)
-                records[row.seq] = row.record_hash
+                if row.seq in vouched:
+                    records[row.seq] = row.record_hash
                 expected, prev, last_id = row.seq + 1, row.record_hash, row.id
             count = expected - 1
             head = session.get(AuditHeadRow, workspace)
             if head is not None and (head.seq, head.record_hash) != (count, prev):
                 bad_seq, problem = self._head_problem(head, count)
                 return ChainReport(workspace, count, False, problem, bad_seq, None)
-            checkpoints = self._checkpoints(session, workspace)
+        trusted = self.public_key_hex() if checkpoints else None
         for checkpoint in checkpoints:
-            problem = self._check_checkpoint(checkpoint, records)
+            problem = self._check_checkpoint(checkpoint, records, trusted)
             if problem:
                 return ChainReport(workspace, count, False, problem, checkpoint["seq"], None, len(checkpoints))
         return ChainReport(workspace, count, True, None, None, None, len(checkpoints))
@@ -227,32 +228,42 @@ class AuditLog:
             return key
         return serialization.load_pem_private_key(path.read_bytes(), password=None)
 
-    def public_key_hex(self) -> str | None:
+    @staticmethod
+    def _public_hex(key) -> str:
         from cryptography.hazmat.primitives import serialization
 
-        key = self._signing_key(create=False)
-        if key is None:
-            return None
         return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
 
+    def public_key_hex(self) -> str | None:
+        key = self._signing_key(create=False)
+        return None if key is None else self._public_hex(key)
+
     def checkpoint(self) -> list[dict]:
-        """Sign the head of every chain; stored in the database and appended to a file beside the key."""
+        """Sign the head of every chain that moved since its latest checkpoint; stored in the database and appended
+        to a file beside the key. Returns the checkpoints made (none if nothing was appended since the last run)."""
         key = self._signing_key(create=True)
         if key is None:
             raise ValueError("No audit signing key path is configured (SHUKEN_AUDIT_SIGNING_KEY).")
-        public = self.public_key_hex()
+        public = self._public_hex(key)
         made = []
         with self.db.session() as session:
+            latest = select(func.max(AuditCheckpointRow.id)).group_by(AuditCheckpointRow.workspace)
+            signed = {workspace: (seq, digest) for workspace, seq, digest in session.execute(
+                select(AuditCheckpointRow.workspace, AuditCheckpointRow.seq, AuditCheckpointRow.record_hash)
+                .where(AuditCheckpointRow.id.in_(latest)))}
             for head in session.scalars(select(AuditHeadRow)):
+                if signed.get(head.workspace) == (head.seq, head.record_hash):
+                    continue  # nothing appended since: a second signature of the same head proves nothing more
                 statement = {"workspace": head.workspace, "seq": head.seq, "record_hash": head.record_hash,
                              "signed_at": utc_iso()}
                 signature = key.sign(canonical(statement)).hex()
                 checkpoint = {**statement, "public_key": public, "signature": signature}
                 session.add(AuditCheckpointRow(**checkpoint))
                 made.append(checkpoint)
-        with self.checkpoint_file.open("a", encoding="utf-8") as file:
-            for checkpoint in made:
-                file.write(json.dumps(checkpoint, sort_keys=True) + "\n")
+        if made:
+            with self.checkpoint_file.open("a", encoding="utf-8") as file:
+                for checkpoint in made:
+                    file.write(json.dumps(checkpoint, sort_keys=True) + "\n")
         return made
 
     def _checkpoints(self, session: Session, workspace: str) -> list[dict]:
@@ -272,14 +283,14 @@ class AuditLog:
                     found[f"line {number}"] = {"seq": 0, "malformed": number}
         return sorted(found.values(), key=lambda item: item["seq"])
 
-    def _check_checkpoint(self, checkpoint: dict, records: dict[int, str]) -> str | None:
+    def _check_checkpoint(self, checkpoint: dict, records: dict[int, str], trusted: str | None) -> str | None:
+        """`trusted`: the public key of our signing key (None if it is gone: then each checkpoint's own key)."""
         from cryptography.exceptions import InvalidSignature
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
         if "malformed" in checkpoint:
             return tr("line %(line)s of %(file)s is not a checkpoint: the file was edited",
                       line=checkpoint["malformed"], file=str(self.checkpoint_file))
-        trusted = self.public_key_hex()
         seq = checkpoint["seq"]
         if trusted is not None and checkpoint["public_key"] != trusted:
             return tr("checkpoint at record %(seq)s was signed by an unknown key", seq=seq)

@@ -18,7 +18,8 @@ from shuken.governance import events as ev
 from shuken.governance.audit import CHAINED_FIELDS
 from shuken.governance.authz import ROLE_ACTIONS, Resource, require
 from shuken.governance.doctor import (
-    PROBES, consent_counts, human_bytes, latest_checkpoint, listen_check, model_origin, storage_locations,
+    PROBES, consent_counts, human_bytes, latest_checkpoint, listen_check, model_origin, retention_days,
+    storage_locations,
 )
 from shuken.governance.events import SYSTEM_WORKSPACE
 from shuken.governance.identity import ROLES, Subject
@@ -179,13 +180,13 @@ def build_report(svc, subject: Subject, *, fmt: str = "json", verify_models: boo
                                          if guard else {"allowed": None, "reason": "no guard installed"})}
               for h, p in PROBES]
     allows = guard.policy.describe() if guard else []
-    retention = {kind: getattr(policy, f"retention_{kind}_days")
-                 for kind in ("conversations", "audit_content", "files", "training")}
+    retention = retention_days(policy)
     listening = listen_check(host, port, explicit, settings.sovereign)
     facts = {"guard": bool(guard and guard.installed), "chain_ok": chain.ok, "checkpoints": chain.checkpoints,
              "pii_logging": policy.pii_before_logging, "capture": policy.training_capture,
              "content_forever": policy.audit_content and retention["audit_content"] is None,
-             "allow_list": allows[2:], "retention_set": all(retention[k] for k in ("conversations", "files")),
+             "allow_list": [text for text, _network in guard.policy.allow_list()] if guard else [],
+             "retention_set": all(retention[k] for k in ("conversations", "files")),
              "erasures": actions.get(ev.SubjectErased.action, 0), "oversight": policy.human_oversight,
              "models_ok": all(m["verified"] is not False for m in models)}
     report = {

@@ -7,7 +7,7 @@ is a grant made before the request started. Every captured record points at that
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import delete, func, select
@@ -19,10 +19,11 @@ from shuken.governance.authz import Resource, require
 from shuken.governance.directory import policy_of
 from shuken.governance.events import EventBus
 from shuken.governance.identity import Subject
-from shuken.governance.redaction import redact_content, redact_for
+from shuken.governance.redaction import redact_for
+from shuken.governance.serving import logged_message
 from shuken.localisable import tr
 from shuken.store import Database
-from shuken.store.tables import ConsentEventRow, ModelRow, TrainingRecordRow
+from shuken.store.tables import ConsentEventRow, ModelRow, TrainingRecordRow, utc_now
 
 
 def latest_consent(session: Session, workspace: str, user_id: int) -> ConsentEventRow | None:
@@ -64,7 +65,7 @@ class ConsentService:
                                         "'off'); there is nothing to consent to.", workspace=subject.workspace),
                                      code="capture_off")
             row = ConsentEventRow(workspace=subject.workspace, user_id=subject.user_id, granted=granted,
-                                  at=datetime.now(timezone.utc))
+                                  at=utc_now())
             session.add(row)
             session.flush()
             deleted = 0
@@ -92,8 +93,7 @@ class ConsentService:
             started = datetime.fromisoformat(event.details["started_at"])
             if consent is None or not consent.granted or consent.at > started:
                 return
-            messages = [{**m, "content": redact_content(policy, "logging", m.get("content"))}
-                        for m in event.captured_messages]
+            messages = [logged_message(policy, m) for m in event.captured_messages]
             model = session.get(ModelRow, event.model) if event.model else None
             session.add(TrainingRecordRow(
                 workspace=event.workspace, user_id=event.content_user_id, consent_event_id=consent.id,
@@ -102,7 +102,7 @@ class ConsentService:
                 lineage={"request_id": event.details.get("request_id"), "endpoint": event.endpoint,
                          "model_sha256": model.sha256 if model else None, "started_at": event.details["started_at"],
                          "pii_before_logging": policy.pii_before_logging},
-                created_at=datetime.now(timezone.utc)))
+                created_at=utc_now()))
 
     # -- export ---------------------------------------------------------------------------------------------
     def export_training(self, subject: Subject, out: Path) -> dict:

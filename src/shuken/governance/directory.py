@@ -1,6 +1,8 @@
 """Workspaces, users (argon2id passwords), memberships with roles, and groups.
 
-Every change is checked by `authz.require` and emitted as an event inside the same transaction.
+Every change is emitted as an event inside the same transaction, so it reaches the audit chain with it. Changes
+made for a `Subject` are checked here by `authz.require`; the others are the local operator's (a new workspace, a
+password) or checked by the service that asks for them (`KeyService.create_workspace` makes its creator owner).
 OIDC sign-in can later link `users.external_id` without changing anything else here.
 """
 
@@ -36,7 +38,6 @@ SIGN_IN_FAILED = {
     "unknown user or wrong password": tr("Sign-in failed: unknown user or wrong password."),
     "not a member of this workspace": tr("Sign-in failed: not a member of this workspace."),
 }
-
 
 
 @dataclass(frozen=True)
@@ -299,6 +300,11 @@ class Directory:
                                     .where(MembershipRow.workspace == subject.workspace).order_by(UserRow.email))
             return [self._member(session, subject.workspace, user) for user in users.all()]
 
+    def member_for(self, subject: Subject, email: str) -> Member:
+        """One member, for a caller who may manage users (others are not told who is a member)."""
+        require("users:manage", Resource("user", subject.workspace), subject)
+        return self.member(subject.workspace, email)
+
     def member(self, workspace: str, email: str) -> Member:
         with self.db.session() as session:
             return self._member(session, workspace, self._member_user(session, workspace, email))
@@ -321,6 +327,8 @@ class Directory:
         return self.hasher.hash(password)
 
     def set_password(self, email: str, password: str) -> None:
+        """The local operator sets a user's sign-in password; audited in every workspace they belong to (without
+        the password)."""
         with self.db.session() as session:
             user = session.scalar(select(UserRow).where(UserRow.email == normalise_email(email)))
             if user is None:
@@ -329,6 +337,11 @@ class Directory:
             user.failed_logins, user.locked_until = 0, None
             # A new password signs the user out of every browser (the old one may be why it was changed).
             session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == user.id))
+            workspaces = session.scalars(select(MembershipRow.workspace).where(MembershipRow.user_id == user.id)
+                                         .order_by(MembershipRow.workspace)).all()
+            for workspace in workspaces or [ev.SYSTEM_WORKSPACE]:
+                self.bus.emit(ev.PasswordChanged(workspace=workspace, actor="operator", resource=f"user:{user.id}"),
+                              session)
 
     def _spend_a_verification(self, password: str) -> None:
         if self._dummy_hash is None:

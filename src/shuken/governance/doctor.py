@@ -20,6 +20,8 @@ from shuken.gateway.host import upstream_address
 from shuken.governance import egress
 from shuken.governance.authz import Resource, require
 from shuken.governance.identity import Subject
+from shuken.governance.policy import WorkspacePolicy
+from shuken.governance.retention import limits_of
 from shuken.localisable import joined, tr
 from shuken.registry.builtin import BUNDLED
 from shuken.store.tables import AuditCheckpointRow, ConsentEventRow, MembershipRow, TrainingRecordRow
@@ -87,12 +89,12 @@ def _size(path: Path) -> tuple[int, int]:
     return total, count
 
 
-def human_bytes(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
+def human_bytes(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
-    return f"{size} B"
+    return f"{size:.1f} TB"
 
 
 # -- models ---------------------------------------------------------------------------------------------------
@@ -253,15 +255,6 @@ def listen_check(host: str, port: int, explicit: bool, sovereign: bool) -> Check
 
 
 # -- egress ---------------------------------------------------------------------------------------------------
-def _entry_network(text: str):
-    host = text.split(" (")[0]
-    host = host[1:].partition("]")[0] if host.startswith("[") else host.split(":")[0] if host.count(":") == 1 else host
-    try:
-        return ipaddress.ip_network(host, strict=False)
-    except ValueError:
-        return None  # a host name
-
-
 def egress_checks(settings, guard: egress.EgressGuard | None) -> list[Check]:
     installed = guard is not None and guard.installed
     checks = [
@@ -274,10 +267,9 @@ def egress_checks(settings, guard: egress.EgressGuard | None) -> list[Check]:
               else tr("no guard in this process: outbound connections are not checked"), data={"installed": installed}),
     ]
     allows = guard.policy.describe() if guard else []
-    entries = allows[2:]  # the first two are loopback and unix sockets, always allowed
-    networks = [(e, _entry_network(e)) for e in entries]
-    everything = [e for e, n in networks if n is not None and n.prefixlen == 0]
-    public = [e for e, n in networks if n is not None and n.prefixlen and n.network_address.is_global]
+    entries = guard.policy.allow_list() if guard else []
+    everything = [e for e, n in entries if n is not None and n.prefixlen == 0]
+    public = [e for e, n in entries if n is not None and n.prefixlen and n.network_address.is_global]
     listed = joined(allows)
     if not allows:
         detail = tr("no guard: everything is allowed")
@@ -329,6 +321,11 @@ def environment_checks(environ: Mapping[str, str], before: Mapping[str, str] | N
 
 
 # -- workspaces and audit -------------------------------------------------------------------------------------
+def retention_days(policy: WorkspacePolicy) -> dict[str, int | None]:
+    """Each kind's retention limit in days (None: kept until deleted), as the reports name the kinds."""
+    return {"training" if kind == "training_records" else kind: days for kind, days in limits_of(policy).items()}
+
+
 def _days(value: int | None) -> str:
     return tr("kept until deleted") if value is None else tr("%(days)s day(s)", days=value)
 
@@ -351,8 +348,7 @@ def workspace_checks(db, workspaces: list[dict]) -> list[Check]:
     checks = []
     for ws in workspaces:
         slug, policy = ws["id"], ws["policy"]
-        retention = {kind: policy[f"retention_{kind}_days"] for kind in ("conversations", "audit_content", "files",
-                                                                         "training")}
+        retention = retention_days(WorkspacePolicy.load(policy))
         forever = policy["audit_content"] and retention["audit_content"] is None
         detail = joined([tr("conversations: %(days)s", days=_days(retention["conversations"])),
                          tr("audit content: %(days)s", days=_days(retention["audit_content"]))

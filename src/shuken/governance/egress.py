@@ -145,9 +145,14 @@ class EgressPolicy:
             return Decision(False, tr("allow-listed only on port %(ports)s, not %(port)s", ports=ports, port=port))
         return Decision(False, NOT_ALLOWED)
 
+    def allow_list(self) -> list[tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network | None]]:
+        """The allow-list entries as `describe` words them, each with its network (None for a host name)."""
+        return [(tr("%(entry)s (any port)", entry=e.text) if e.port is None else e.text, e.network)
+                for e in self._entries]
+
     def describe(self) -> list[str]:
         always = [tr("loopback: 127.0.0.0/8, ::1, localhost (always)"), tr("unix sockets (always)")]
-        return always + [tr("%(entry)s (any port)", entry=e.text) if e.port is None else e.text for e in self._entries]
+        return always + [text for text, _network in self.allow_list()]
 
 
 class EgressGuard:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import delete, or_, select, union
@@ -31,7 +31,7 @@ from shuken.localisable import tr
 from shuken.store import Database
 from shuken.store.tables import (
     ApiKeyRow, AuditContentRow, CollectionRow, ConversationMessageRow, ConversationRow, DocumentRow,
-    GroupMemberRow, IngestJobFileRow, IngestJobRow, MembershipRow, TrainingRecordRow, UserRow, WebSessionRow,
+    GroupMemberRow, IngestJobFileRow, IngestJobRow, MembershipRow, TrainingRecordRow, UserRow, WebSessionRow, utc_now,
 )
 
 ERASED_NAME = "erased user"
@@ -203,7 +203,7 @@ class ErasureService:
         message = (tr("No user %(email)s in workspace '%(workspace)s'.", email=address, workspace=caller.workspace)
                    if caller else tr("No user %(email)s.", email=address))
         not_found = NotFound(message, param="subject", code="user_not_found")
-        now = datetime.now(timezone.utc)
+        now = utc_now()
         with self.db.session() as session:
             user = session.scalar(select(UserRow).where(UserRow.email == address))
             if user is None:
@@ -221,8 +221,7 @@ class ErasureService:
                 membership = session.get(MembershipRow, (w, user.id))
                 if membership is not None and membership.role == "owner" and callers[w].role != "owner":
                     raise Forbidden(tr("Only an owner can erase an owner of the workspace."), code="forbidden")
-            elsewhere = (set(holding) | set(session.scalars(select(MembershipRow.workspace).where(
-                MembershipRow.user_id == user.id)))) - set(workspaces)
+            elsewhere = set(holding) - set(workspaces)  # holding includes every membership
             # The account itself is de-identified once no other workspace holds anything of theirs: its e-mail
             # is how their data there can still be found and erased.
             account = "kept: member of other workspaces" if elsewhere else "de-identified"
@@ -242,7 +241,8 @@ class ErasureService:
         for w, purge in purges:  # committed: now the stored files can go and dependents be re-indexed
             counts[w]["stored_files"], jobs = finish_purge(self.knowledge, purge)
             reindex_jobs += jobs
-        storage = scrub_storage(self.db)
+        # The keyword index is merged only if chunks went (a costly rewrite); the WAL is truncated in any case.
+        storage = scrub_storage(self.db, keyword_index=any(purge.chunks for _w, purge in purges))
         totals: dict[str, int] = {}
         for per in counts.values():
             for kind, n in per.items():

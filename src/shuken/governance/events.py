@@ -57,6 +57,8 @@ SettingsChanged = _event("SettingsChanged", "settings.changed", "A workspace's p
 UserCreated = _event("UserCreated", "user.created", "A user account was created.")
 LoginAttempted = _event("LoginAttempted", "login", "A sign-in attempt (outcome success or failure).")
 SignedOut = _event("SignedOut", "logout", "A web session was ended by its user.")
+PasswordChanged = _event("PasswordChanged", "password.changed", "A user's sign-in password was set; every web "
+                         "session of theirs ended.")
 RoleChanged = _event("RoleChanged", "role.changed", "A user's role in a workspace was set.")
 GroupsChanged = _event("GroupsChanged", "groups.changed", "A user's groups in a workspace were set.")
 KeyCreated = _event("KeyCreated", "key.created", "An API key was created.")

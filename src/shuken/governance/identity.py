@@ -1,7 +1,7 @@
 """Who is calling: the `Subject` every service method takes, and the roles and key scopes it can carry.
 
-A Subject is built once per request (from an API key, later a session or OIDC sign-in) and is never
-trusted for more than `authz.authorize` grants it.
+A Subject is built once per request (from an API key or a web session; for the local CLI, `Subject.operator`;
+later from an OIDC sign-in) and is never trusted for more than `authz.authorize` grants it.
 """
 
 from __future__ import annotations

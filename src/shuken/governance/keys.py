@@ -26,7 +26,7 @@ from shuken.governance.events import EventBus
 from shuken.governance.identity import DEFAULT_SCOPES, SCOPES, Subject
 from shuken.localisable import tr
 from shuken.store import Database
-from shuken.store.tables import ApiKeyRow, UserRow
+from shuken.store.tables import ApiKeyRow, UserRow, utc_now
 
 SECRET_PREFIX = "sk-shuken-"
 DURATION = re.compile(r"^(\d+)\s*([mhdw])$")
@@ -108,14 +108,15 @@ class KeyService:
                 raise InvalidRequest(tr("%(setting)s must be at least 1 (leave it out for no limit).", setting=label),
                                      param=label)
         email = normalise_email(user_email)
-        member = self.directory.member(subject.workspace, email)
         # Even keys for oneself need the admin right: quotas are set per key, so a user minting their own
-        # keys would multiply them (and a leaked narrow key would mint wide ones).
+        # keys would multiply them (and a leaked narrow key would mint wide ones). Checked before the member is
+        # looked up, so that a caller without it cannot learn who is a member (404) from who is not (403).
         require("keys:manage", Resource("key", subject.workspace, name), subject)
+        member = self.directory.member(subject.workspace, email)
         if member.role == "owner" and subject.role != "owner":  # a key acts as its user: an admin would be owner
             raise Forbidden(tr("Only an owner can create a key for an owner."), code="forbidden")
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-        now = datetime.now(timezone.utc)
+        now = utc_now()
         row = ApiKeyRow(workspace=subject.workspace, user_id=member.user_id, name=name,
                         prefix=secret[: len(SECRET_PREFIX) + 6], secret_hash=_hash(secret), scopes=scopes,
                         created_at=now, expires_at=now + expires_in if expires_in else None, rpm=rpm, tpd=tpd,
@@ -137,11 +138,11 @@ class KeyService:
         if subject.user_id is None:
             raise InvalidRequest(tr("The local operator creates workspaces with `shuken workspaces create`."))
         email = self.directory.email_of(subject.user_id)
-        created = self.directory.create_workspace(slug, display_name, actor=subject.actor)
+        self.directory.create_workspace(slug, display_name, actor=subject.actor)
         owner = Subject.operator(slug)
         self.directory.add_existing_user(owner, email, "owner", actor=subject.actor)
         _key, secret = self.create(owner, email, f"{email} (workspace creator)", scopes=SCOPES)
-        return self.directory.workspace(owner) | {"created": created["created_at"]}, secret
+        return self.directory.workspace(owner), secret
 
     def list(self, subject: Subject) -> list[ApiKey]:
         require("keys:manage", Resource("key", subject.workspace), subject)
@@ -176,19 +177,19 @@ class KeyService:
                 owner = self.directory.role_of(session, subject.workspace, row.user_id) == "owner"
                 if owner and subject.role != "owner":
                     raise Forbidden(tr("Only an owner can revoke an owner's key."), code="forbidden")
-            row.revoked_at = datetime.now(timezone.utc)
+            row.revoked_at = utc_now()
             self.bus.emit(ev.KeyRevoked(workspace=subject.workspace, actor=subject.actor, resource=f"key:{row.id}"),
                           session)
             return _from_row(row)
 
     # -- authentication and quotas --------------------------------------------------------------------------
-    def authenticate(self, secret: str | None, count_request: bool = True) -> Subject:
+    def authenticate(self, secret: str | None) -> Subject:
         """The caller's Subject for a bearer secret: 401 if unknown, revoked or expired; 429 if over quota.
-        A counted request uses one unit of the requests-per-minute quota."""
+        Each call uses one unit of the requests-per-minute quota."""
         if not secret:
             raise Unauthorized(tr("Missing API key. Send it as 'Authorization: Bearer <key>'; "
                                   "create one with `shuken keys create`."))
-        now = datetime.now(timezone.utc)
+        now = utc_now()
         with self.db.session() as session:
             row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.secret_hash == _hash(secret)))
             if row is None or row.revoked_at is not None:
@@ -199,8 +200,7 @@ class KeyService:
                                       "Create a new one with `shuken keys create`.",
                                       expired=row.expires_at.strftime("%Y-%m-%d %H:%M")), code="expired_api_key")
             self._check_tokens(row, now)
-            if count_request:
-                self._take_request(session, row, now)
+            self._take_request(session, row, now)
             return self.directory.subject_for(session, row.workspace, row.user_id, key_id=row.id,
                                               scopes=frozenset(row.scopes or ()))
 
@@ -239,14 +239,6 @@ class KeyService:
             session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(
                 day_window=day,
                 day_tokens=case((ApiKeyRow.day_window == day, ApiKeyRow.day_tokens + tokens), else_=tokens)))
-
-    def usage(self, key_id: int) -> dict:
-        now = datetime.now(timezone.utc)
-        with self.db.session() as session:
-            row = session.get(ApiKeyRow, key_id)
-            minute, day = int(now.timestamp() // 60), int(now.timestamp() // 86400)
-            return {"requests_this_minute": row.minute_requests if row.minute_window == minute else 0,
-                    "tokens_today": row.day_tokens if row.day_window == day else 0, "rpm": row.rpm, "tpd": row.tpd}
 
     def on_event(self, event: ev.Event, _session: Session | None = None) -> None:
         """Event-bus subscriber: a served request's tokens count against its key's daily quota."""

@@ -86,14 +86,16 @@ class ServedCall:
             completion = redact_for(self.policy, "answers", completion)  # never keep what users were not shown
         content = None
         if self.policy.audit_content and self.prompt_messages is not None:
-            content = {"messages": [_redacted(self.policy, m) for m in self.prompt_messages],
+            content = {"messages": [logged_message(self.policy, m) for m in self.prompt_messages],
                        "completion": redact_for(self.policy, "logging", completion or "")}
         prompt_text = " ".join(message_text(m) for m in self.prompt_messages or [])
+        found: dict[str, dict[str, int]] = {}  # text → findings: the prompt is flagged for two stages, detected once
         for stage, text in (("logging", prompt_text), ("model", prompt_text), ("answers", completion or "")):
             if action(self.policy, stage) == "flag":  # types and counts only, never the values
-                flagged = findings(self.policy, stage, text)
-                if flagged:
-                    details[f"pii_flags_{stage}"] = flagged
+                if text not in found:
+                    found[text] = findings(self.policy, stage, text)
+                if found[text]:
+                    details[f"pii_flags_{stage}"] = dict(found[text])
         return ev.RequestServed(
             workspace=self.subject.workspace, actor=self.subject.actor, resource=f"model:{model}",
             outcome=outcome, model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
@@ -103,7 +105,9 @@ class ServedCall:
             captured_completion=completion)
 
 
-def _redacted(policy: WorkspacePolicy, message: dict) -> dict:
+def logged_message(policy: WorkspacePolicy, message: dict) -> dict:
+    """A chat message as it may be kept (audit content, captured training data): redacted if the policy redacts
+    before logging."""
     return {**message, "content": redact_content(policy, "logging", message.get("content"))}
 
 

@@ -67,13 +67,13 @@ def resolve_overlaps(entities: Iterable[PiiEntity]) -> list[PiiEntity]:
     return kept
 
 
-def merge_adjacent(entities: list[PiiEntity], text: str, types: tuple[str, ...] = ("LOCATION",)) -> list[PiiEntity]:
-    """Joins sorted, non-overlapping entities of the same type in `types` that touch (no character between),
-    as a Japanese address split into prefecture, city and block number is one location."""
+def merge_adjacent(entities: list[PiiEntity], text: str) -> list[PiiEntity]:
+    """Joins sorted, non-overlapping LOCATION entities that touch (no character between), as a Japanese
+    address split into prefecture, city and block number is one location."""
     out: list[PiiEntity] = []
     for entity in entities:
         last = out[-1] if out else None
-        if last is not None and last.type == entity.type and entity.type in types and last.end == entity.start:
+        if last is not None and last.type == entity.type == "LOCATION" and last.end == entity.start:
             out[-1] = PiiEntity(
                 last.type,
                 last.start,

@@ -53,7 +53,7 @@ _AADHAAR_CUE = re.compile(r"aadhaa?r|uidai|आधार|ஆதார்|ఆధ�
 def find_emails(text: str) -> Iterator[PiiEntity]:
     for match in _EMAIL.finditer(text):
         value = match.group(1)
-        local, _, domain = value.rpartition("@")
+        local = value.rpartition("@")[0]
         if len(local) > 64 or len(value) > 254 or ".." in value:
             continue
         yield PiiEntity("EMAIL_ADDRESS", match.start(1), match.end(1), value, 0.95, True)

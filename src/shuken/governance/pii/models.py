@@ -20,8 +20,7 @@ _pipelines: dict[str, "Pipeline | None"] = {}
 class Pipeline:
     """One loaded spaCy pipeline; `__call__` serialises calls."""
 
-    def __init__(self, name: str, nlp) -> None:
-        self.name = name
+    def __init__(self, nlp) -> None:
         self._nlp = nlp
         self._call_lock = threading.Lock()
 
@@ -49,5 +48,5 @@ def _load_first(names: Sequence[str]) -> Pipeline | None:
         import spacy
 
         exclude = _EXCLUDE.get(name, _EXCLUDE["default"])
-        return Pipeline(name, spacy.load(name, exclude=exclude))
+        return Pipeline(spacy.load(name, exclude=exclude))
     return None

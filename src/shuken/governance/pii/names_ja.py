@@ -30,10 +30,6 @@ _ADDRESS = re.compile(
 )
 
 
-def available() -> bool:
-    return pipeline(GINZA) is not None
-
-
 def find_addresses(folded: str) -> Iterator[PiiEntity]:
     """Addresses that start with a prefecture (and 〒 postal code): pattern only, no model."""
     for match in _ADDRESS.finditer(folded):

@@ -74,18 +74,13 @@ def find_phones(text: str, language: str | None) -> Iterator[PiiEntity]:
             continue
         separated = not raw.isdigit()
         if any(_parse(raw, region) for region in preferred):
-            score = 0.85 if separated else 0.7
-        elif (separated or _has_cue(text, start, end)) and any(
-            _parse(raw, region) for region in FALLBACK_REGIONS if region not in preferred
-        ):
-            score = 0.6
-        elif _has_cue(text, start, end) and digits >= 7 and _possible(raw, preferred + FALLBACK_REGIONS):
-            score = 0.5
-            yield PiiEntity("PHONE_NUMBER", start, end, raw, score, False)
+            yield PiiEntity("PHONE_NUMBER", start, end, raw, 0.85 if separated else 0.7, True)
             continue
-        else:
-            continue
-        yield PiiEntity("PHONE_NUMBER", start, end, raw, score, True)
+        cue = _has_cue(text, start, end)
+        if (separated or cue) and any(_parse(raw, region) for region in FALLBACK_REGIONS if region not in preferred):
+            yield PiiEntity("PHONE_NUMBER", start, end, raw, 0.6, True)
+        elif cue and _possible(raw, preferred + FALLBACK_REGIONS):
+            yield PiiEntity("PHONE_NUMBER", start, end, raw, 0.5, False)
 
 
 def _possible(raw: str, regions) -> bool:

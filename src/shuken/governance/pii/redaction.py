@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from shuken.governance.pii.detector import guess_language
 from shuken.governance.pii.entities import PiiEntity
 
 # Where an entity cannot continue: whitespace, sentence punctuation (also Japanese 。、！？) and brackets.
@@ -98,8 +99,6 @@ class PiiStreamRedactor:
 
 
 def _sticky_language(current: str | None, text: str) -> str | None:
-    from shuken.governance.pii.detector import guess_language
-
     if current == "ja":
         return current
     if not any(char.isalpha() for char in text):
