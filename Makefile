@@ -55,6 +55,7 @@ lock: $(VENV)/.installed-test
 # Extract the web UI's strings from the templates and merge them into the Japanese catalogue (then translate
 # the new empty entries; tests/test_web_text.py fails while any is missing).
 i18n: $(VENV)/.installed
+	@mkdir -p build
 	$(BIN)/pybabel extract -F babel.cfg -k tr --no-location --sort-output --project shuken -o build/messages.pot .
 	$(BIN)/pybabel update -i build/messages.pot -d src/shuken/web/locale -l ja --no-fuzzy-matching --no-wrap --ignore-obsolete
 

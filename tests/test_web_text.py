@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -114,8 +114,11 @@ def test_language_choice(cookie, header, expected):
 
 def test_dates_and_numbers_follow_the_language():
     moment = datetime(2026, 11, 23, 9, 5, tzinfo=timezone.utc)
-    assert Localiser("ja").datetime(moment) == "2026/11/23 9:05:00"
-    assert Localiser("en").datetime(moment.isoformat()).startswith("Nov 23, 2026")
+    # Times are shown in UTC and say so (a Japanese reader would otherwise take them for JST, 9 hours off).
+    assert Localiser("ja").datetime(moment) == "2026/11/23 9:05:00 UTC"
+    assert Localiser("en").datetime(moment.isoformat()) == "Nov 23, 2026, 9:05:00\u202fAM UTC"
+    tokyo = timezone(timedelta(hours=9))
+    assert Localiser("ja").datetime(datetime(2026, 11, 24, 0, 5, tzinfo=tokyo)) == "2026/11/23 15:05:00 UTC"
     assert Localiser("ja").number(1234567) == "1,234,567"
     assert Localiser("en").size(3 * 1024 * 1024) == "3 MB"
     assert Localiser("ja").gettext("Sign in") == "サインイン"

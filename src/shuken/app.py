@@ -100,7 +100,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         await app.state.gateway.host.close()
         services.close()
 
-    app = FastAPI(title="Shuken", version=__version__, lifespan=lifespan)
+    # No /docs or /redoc: they load Swagger UI and ReDoc from a CDN and run inline script, which the UI's
+    # policy blocks and a sovereign install should not fetch. /openapi.json still describes the API.
+    app = FastAPI(title="Shuken", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.services = services
     app.state.gateway = Gateway(services.host, settings)
     app.state.chat = ChatTurns(services, app.state.gateway, services.conversations)

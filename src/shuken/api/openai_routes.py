@@ -15,7 +15,8 @@ from shuken.governance.identity import Subject
 from shuken.chat.serve import governed_generation
 
 router = APIRouter(prefix="/v1")
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# Every streamed response (SSE here, the web chat's NDJSON): no caching, and no proxy buffering it whole.
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _gateway(request: Request):
@@ -43,7 +44,7 @@ async def _generate(request: Request, body, subject: Subject, endpoint: str):
     result = await (work if body.stream else until_disconnected(request, work))
     if isinstance(result, (dict, Response)):
         return result
-    return StreamingResponse(result, media_type="text/event-stream", headers=SSE_HEADERS)
+    return StreamingResponse(result, media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
 @router.get("/models")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
+from shuken.chat.context import fit_history
 from shuken.errors import InvalidRequest, NotFound
 from shuken.governance.authz import Resource, require
 from shuken.governance.identity import Subject
@@ -13,9 +14,7 @@ from shuken.store import Database
 from shuken.store.tables import ConversationMessageRow, ConversationRow, utc_now
 
 TITLE_LENGTH = 80
-HISTORY_MESSAGES = 20  # turns sent back to the model; older ones stay stored but fall out of the prompt
 MAX_MESSAGE_CHARS = 20_000
-
 
 
 def title_from(text: str) -> str:
@@ -94,10 +93,10 @@ class ConversationService:
 
     # -- turns ----------------------------------------------------------------------------------------------
     def begin_turn(self, subject: Subject, conversation_id: int, text: str | None, model: str,
-                   collections: list[str]) -> tuple[list[dict], int | None]:
-        """Record the user's message and the choices made, and return the messages to send to the model. With
-        `text` None the last answer is regenerated: it stays stored until the new one replaces it (its id is
-        returned), so a regeneration that fails to start loses nothing."""
+                   collections: list[str]) -> int | None:
+        """Record the user's message and the choices made. With `text` None the last answer is regenerated: it
+        stays stored until the new one replaces it (its id is returned), so a regeneration that fails to start
+        loses nothing."""
         with self.db.session() as session:
             row = self._own(session, subject, conversation_id)
             row.model, row.collections, row.updated_at = model, collections, utc_now()
@@ -123,13 +122,27 @@ class ConversationService:
                 if not row.title:
                     row.title = title_from(text)
                 session.flush()
-            history = session.scalars(select(ConversationMessageRow).where(
-                ConversationMessageRow.conversation_id == row.id, ConversationMessageRow.id != replaces)
-                .order_by(ConversationMessageRow.id.desc()).limit(HISTORY_MESSAGES)).all()
-            messages = [{"role": m.role, "content": m.content} for m in reversed(history)]
+            if session.scalar(select(ConversationMessageRow.role).where(
+                    ConversationMessageRow.conversation_id == row.id, ConversationMessageRow.id != replaces)
+                    .order_by(ConversationMessageRow.id.desc()).limit(1)) != "user":
+                raise InvalidRequest(tr("There is no question to answer."), code="nothing_to_regenerate")
+            return replaces
+
+    def history(self, subject: Subject, conversation_id: int, budget: int, replaces: int | None = None) -> list[dict]:
+        """The messages to send to the model for the question last asked (leaving out the answer being
+        replaced): the newest that fit `budget` estimated tokens (`context.fit_history`). Older ones stay
+        stored but fall out of the prompt."""
+        with self.db.session() as session:
+            row = self._own(session, subject, conversation_id)
+            newest_first = session.execute(select(ConversationMessageRow.role, ConversationMessageRow.content)
+                                           .where(ConversationMessageRow.conversation_id == row.id,
+                                                  ConversationMessageRow.id != replaces)
+                                           .order_by(ConversationMessageRow.id.desc()).execution_options(yield_per=50))
+            messages = fit_history(({"role": role, "content": content} for role, content in newest_first), budget)
+            newest_first.close()  # read only as far back as fits
             if not messages or messages[-1]["role"] != "user":
                 raise InvalidRequest(tr("There is no question to answer."), code="nothing_to_regenerate")
-            return messages, replaces
+            return messages
 
     def finish_turn(self, subject: Subject, conversation_id: int, content: str, model: str,
                     citations: list[dict], stopped: bool, replaces: int | None = None) -> tuple[dict, dict] | None:

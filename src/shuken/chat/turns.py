@@ -1,5 +1,6 @@
-"""One turn of the web chat: record the question, generate the answer through the governed path, and turn
-the OpenAI stream into small events for the page (the answer's text so far, then the stored message).
+"""One turn of the web chat: record the question, generate the answer through the governed path from as much of
+the conversation as fits the model's context (`chat.context`), and turn the OpenAI stream into events for the
+page (the answer's text so far, less often as it grows, then the stored message).
 
 The answer is stored whatever happens: finished, failed, or stopped by the user (then marked stopped), so
 the conversation shows afterwards exactly what the user saw.
@@ -15,12 +16,22 @@ from typing import AsyncIterator
 
 import anyio
 
+from shuken.chat.context import history_budget
 from shuken.chat.conversations import ConversationService
 from shuken.chat.serve import governed_generation
+from shuken.errors import ContextLengthExceeded
 from shuken.gateway.schemas import ChatCompletionRequest, ChatMessage, KnowledgeOptions
 from shuken.governance.identity import Subject
 
-UPDATE_EVERY = 0.06  # seconds between updates: smooth to read, cheap to send
+# Seconds between updates. Each update carries the whole answer so far, rendered again (about 1 ms per 1,000
+# characters), so the pause grows with the answer: smooth while it is short, bounded work and bytes when long.
+UPDATE_EVERY = 0.06
+UPDATE_EVERY_PER_CHAR = 0.00005  # +50 ms per 1,000 characters
+UPDATE_EVERY_AT_MOST = 0.5
+
+
+def update_interval(text: str) -> float:
+    return min(UPDATE_EVERY_AT_MOST, UPDATE_EVERY + UPDATE_EVERY_PER_CHAR * len(text))
 
 
 @dataclass
@@ -67,14 +78,30 @@ class ChatTurns:
                     collections: list[str]) -> AsyncIterator[dict]:
         """Validate and begin the turn (errors raise here, before anything is sent), then return the events:
         {"type": "delta", "text", "grounded"} as the answer grows, then {"type": "done", "message", ...}."""
-        messages, replaces = await asyncio.to_thread(self.conversations.begin_turn, subject, conversation_id, text,
-                                                     model, collections)
-        body = ChatCompletionRequest(
-            model=model, stream=True, messages=[ChatMessage.model_validate(m) for m in messages],
-            knowledge=KnowledgeOptions(collections=collections) if collections else None)
-        work = await governed_generation(self.services, self.gateway, subject, body, "chat")
-        sse = await work
+        replaces = await asyncio.to_thread(self.conversations.begin_turn, subject, conversation_id, text, model,
+                                           collections)
+        knowledge = KnowledgeOptions(collections=collections) if collections else None
+        # As much of the conversation as fits the model's context, leaving room for the answer and the sources.
+        engine = await self.gateway.host.engine_for(model, "chat")  # loaded once; 404/400 as for the answer
+        context = engine.context_length or self.services.settings.context_per_sequence  # unknown upstream: ours
+        budget = history_budget(context, knowledge.k if knowledge else 0, self.services.settings.chunk_units)
+        messages = await asyncio.to_thread(self.conversations.history, subject, conversation_id, budget, replaces)
+        try:
+            sse = await self._generate(subject, model, messages, knowledge)
+        except ContextLengthExceeded:
+            if len(messages) == 1:
+                raise  # the question itself (with its sources) is too long: the engine's message says so
+            # The estimate fell short (an unusual tokenizer, or long sources): the model refused before answering,
+            # so nothing was sent yet. Ask again with the question alone.
+            sse = await self._generate(subject, model, messages[-1:], knowledge)
         return self._events(subject, conversation_id, sse, TurnState(model=model), bool(collections), replaces)
+
+    async def _generate(self, subject: Subject, model: str, messages: list[dict],
+                        knowledge: KnowledgeOptions | None):
+        body = ChatCompletionRequest(model=model, stream=True, knowledge=knowledge,
+                                     messages=[ChatMessage.model_validate(m) for m in messages])
+        work = await governed_generation(self.services, self.gateway, subject, body, "chat")
+        return await work
 
     async def _events(self, subject: Subject, conversation_id: int, sse, state: TurnState, grounded: bool,
                       replaces: int | None) -> AsyncIterator[dict]:
@@ -86,7 +113,7 @@ class ChatTurns:
                     if payload != "[DONE]":
                         _absorb(state, payload)
                 now = time.monotonic()
-                if state.text and now - last_update >= UPDATE_EVERY:
+                if state.text and now - last_update >= update_interval(state.text):
                     last_update = now
                     yield {"type": "delta", "text": state.text, "grounded": grounded}
             stopped = False

@@ -114,7 +114,7 @@ class Indexer:
         self.chunk_units = chunk_units
 
     async def ingest(self, collection_id: int, name: str, path: Path, *, force: bool = False,
-                     submitted_by: int | None = None, job_file_id: int | None = None) -> FileOutcome:
+                     job_file_id: int | None = None) -> FileOutcome:
         try:
             content_hash = await asyncio.to_thread(sha256_file, path)
         except OSError as exc:
@@ -140,7 +140,7 @@ class Indexer:
                        error=str(exc))
         else:
             return await asyncio.to_thread(self._write, collection_id, name, content_hash, path, prepared, vectors,
-                                           submitted_by, job_file_id)
+                                           job_file_id)
         return await asyncio.to_thread(self._failed, job_file_id, FileOutcome("error", error=error), content_hash)
 
     def _existing(self, collection_id: int, name: str, content_hash: str, force: bool,
@@ -177,7 +177,7 @@ class Indexer:
         return _Prepared(parsed, drafts, languages, terms, fingerprints, sources, duplicates)
 
     def _write(self, collection_id: int, name: str, content_hash: str, path: Path, prepared: _Prepared,
-               vectors, submitted_by: int | None, job_file_id: int | None) -> FileOutcome:
+               vectors, job_file_id: int | None) -> FileOutcome:
         now = datetime.now(timezone.utc)
         parsed = prepared.parsed
         weights = Counter()
@@ -196,8 +196,7 @@ class Indexer:
             if document is None:
                 status = "indexed"
                 document = DocumentRow(collection_id=collection_id, name=name, created_at=now,
-                                       created_by_key=key_id if submitted_by is None else submitted_by,
-                                       created_by_user=user_id)
+                                       created_by_key=key_id, created_by_user=user_id)
                 session.add(document)
             else:
                 status = "replaced"

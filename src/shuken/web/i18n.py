@@ -1,13 +1,13 @@
-"""UI languages: gettext catalogues (`web/locale/<lang>/LC_MESSAGES/messages.po`, compiled in memory at start,
-so no binary .mo files are committed), the choice of language from a cookie or Accept-Language, and
-locale-aware dates and numbers (Babel/CLDR). English is the source language.
+"""UI languages: gettext catalogues (`web/locale/<lang>/LC_MESSAGES/messages.po`, compiled in memory the first
+time a language is used, so no binary .mo files are committed), the choice of language from a cookie or
+Accept-Language, and locale-aware dates and numbers (Babel/CLDR). English is the source language.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 from importlib.resources import files
 
@@ -89,7 +89,12 @@ class Localiser:
             return ""
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
-        return dates.format_datetime(value, length, locale=self.locale)
+        # Shown in UTC, and labelled so: unlabelled, a reader in Tokyo would take it for local time, 9 hours off.
+        # The locale's date, then its long time, which ends in the zone ("9:05:00 UTC"), joined its way.
+        moment = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        time = dates.format_time(moment, "long", tzinfo=timezone.utc, locale=self.locale)
+        return (dates.get_datetime_format(length, locale=self.locale).replace("'", "")
+                .replace("{0}", time).replace("{1}", dates.format_date(moment, length, locale=self.locale)))
 
     def number(self, value: int | float | None) -> str:
         return "" if value is None else numbers.format_decimal(value, locale=self.locale)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from shuken.api.ui.admin_pages import server_address
+from shuken.api.report_routes import server_address
 from shuken.api.ui.web import Viewer, render, require_page, same_site_only
 from shuken.errors import InvalidRequest
 from shuken.governance import compliance

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from shuken.api.openai_routes import STREAM_HEADERS
 from shuken.api.ui.web import API_PREFIX, Guarded, Viewer, can, render
 from shuken.governance.policy import DEFAULT_AI_NOTICE
 from shuken.governance.sessions import WebSession
@@ -16,7 +18,6 @@ from shuken.knowledge.languages.detect import detect_language
 from shuken.web.markdown import render_answer
 
 router = APIRouter(include_in_schema=False)
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 STREAMING_SOURCES = 99
 
 
@@ -70,7 +71,8 @@ class Rename(BaseModel):
 
 
 class Turn(BaseModel):
-    content: str | None = Field(default=None, max_length=20_000, description="None: regenerate the last answer.")
+    # No length limit here: the conversation service refuses an over-long message, in the viewer's language.
+    content: str | None = Field(default=None, description="None: regenerate the last answer.")
     model: str = Field(min_length=1, max_length=200)
     collections: list[str] = Field(default_factory=list, max_length=20)
 
@@ -107,14 +109,23 @@ async def take_turn(conversation_id: int, body: Turn, request: Request, viewer: 
 async def _as_lines(events):
     """Each event as one JSON line, the answer as sanitised HTML. While streaming every `[n]` is a real
     source (the citation filter dropped the others), so each is linked; the final message knows the count."""
-    async for event in events:
-        if event["type"] == "delta":
-            sources = STREAMING_SOURCES if event["grounded"] else 0
-            line = {"type": "delta", "html": render_answer(event["text"], sources)}
-        else:
-            message = event["message"]
-            line = {**event, "message": message and _shown_message(message)}
-        yield (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+    try:
+        async for event in events:
+            if event["type"] == "delta":
+                sources = STREAMING_SOURCES if event["grounded"] else 0
+                # Off the event loop: rendering a long answer (markdown-it, then nh3) takes milliseconds that
+                # every other request would wait for.
+                html = await anyio.to_thread.run_sync(render_answer, event["text"], sources)
+                line = {"type": "delta", "html": html}
+            else:
+                message = event["message"]
+                line = {**event, "message": message and await anyio.to_thread.run_sync(_shown_message, message)}
+            yield (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+    finally:
+        # Stopped while rendering or sending: end the turn now (it frees the model's slot and stores the partial
+        # answer), not whenever the abandoned generator is collected.
+        with anyio.CancelScope(shield=True):
+            await events.aclose()
 
 
 @router.post(f"{API_PREFIX}/consent")

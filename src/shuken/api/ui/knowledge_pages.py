@@ -30,7 +30,7 @@ def _collection_url(name: str) -> str:
 
 def _language_namer(request: Request):
     """A document's detected language (ISO code) as a name in the viewer's language, e.g. ja → Japanese."""
-    ui = Locale.parse(localiser(request).language)
+    ui = localiser(request).locale
 
     def name(code: str) -> str:
         if code == "und":  # Babel would expand "undetermined" to its likeliest locale, en-US

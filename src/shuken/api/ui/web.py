@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.concurrency import run_in_threadpool
 
 from shuken import __version__
+from shuken.api.errors import error_response
 from shuken.errors import Forbidden, ShukenError, Unauthorized
 from shuken.governance.authz import permits
 from shuken.governance.sessions import WebSession
@@ -170,9 +171,12 @@ def html_error(request: Request, error: ShukenError) -> Response:
     if isinstance(error, SignInRequired) and request.method == "GET":
         return sign_in_redirect(request)
     if is_api(request):
+        api = error_response(error)  # the API's status and headers (Retry-After on 429)
         payload = error.to_openai()
         payload["error"]["message"] = localiser(request).text(error.message)  # shown to the user by the page's script
-        return JSONResponse(payload, status_code=error.status)
+        retry_after = api.headers.get("retry-after")
+        return JSONResponse(payload, status_code=api.status_code,
+                            headers={"Retry-After": retry_after} if retry_after else None)
     return render(request, "error.html.j2", status=error.status, error=error)
 
 
