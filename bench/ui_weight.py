@@ -1,31 +1,29 @@
 """Bytes each main web UI page transfers (document, stylesheets, scripts) against a running `shuken serve`,
-in headless Debian chromium. The budget is 300 KB a page (tests/test_ui_quality.py enforces it).
+in headless Debian chromium. The budget is 300 KB a page (tests/test_ui_quality.py enforces it). The browser
+flags, the sign-in and the list of pages are the browser tests' own (tests/browser_support.py).
 
     .venv/bin/python bench/ui_weight.py http://127.0.0.1:8321 admin@localhost 'PASSWORD'
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 
-from playwright.sync_api import sync_playwright
-
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-PAGES = ["/signin", "/chat", "/knowledge", "/admin", "/admin/users", "/admin/keys", "/admin/settings", "/admin/audit"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from browser_support import CHROMIUM, CHROMIUM_ARGS, OWNER, PAGES, new_page, sign_in  # noqa: E402
 
 
 def main(root: str, email: str, password: str) -> None:
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        page = browser.new_page()
-        page.goto(f"{root}/signin")
-        page.fill("input[name=email]", email)
-        page.fill("input[name=password]", password)
-        page.click("form[action='/signin'] button[type=submit]")
-        page.wait_for_url("**/chat")
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        page = new_page(browser)
+        sign_in(page, root, email, password)
         print(f"{'page':<18}{'requests':>9}{'bytes':>10}")
-        for path in PAGES:
+        for path in ["/signin", *PAGES]:
             sizes: dict[str, int] = {}
 
             def record(response, sizes=sizes):
@@ -40,4 +38,9 @@ def main(root: str, email: str, password: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("root", help="the server's address, e.g. http://127.0.0.1:8321")
+    parser.add_argument("email", nargs="?", default=OWNER, help=f"who signs in (default: {OWNER})")
+    parser.add_argument("password", help="their web sign-in password")
+    args = parser.parse_args()
+    main(args.root.rstrip("/"), args.email, args.password)

@@ -1,15 +1,17 @@
-"""Driving Debian's chromium with Playwright for the web UI tests: the launch flags that keep the browser off
-the network, pages, sign-in, screenshots (under the git-ignored test-artifacts/), the session's CSRF token,
-the axe-core check, and the owner's API for setting up users, collections and jobs next to the browser."""
+"""Driving Debian's chromium with Playwright for the web UI tests (and bench/ui_weight.py): the launch flags
+that keep the browser off the network, pages, sign-in (the bootstrap owner's too), screenshots (under the
+git-ignored test-artifacts/), the session's CSRF token, the axe-core check, and the owner's API for setting up
+users next to the browser. Waiting for an ingestion job is knowledge_support.wait_for_job."""
 
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from pathlib import Path
 
 import httpx
+
+from shuken.config import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -20,6 +22,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 LAPTOP = {"width": 1366, "height": 860}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "correct horse battery staple"  # every user the UI tests create signs in with it
+OWNER = Settings.model_fields["bootstrap_admin_email"].default  # the owner a new home starts with
+# The main pages a signed-in owner sees (the quality test and the page-weight bench both walk them).
+PAGES = ["/chat", "/knowledge", "/admin", "/admin/users", "/admin/keys", "/admin/settings", "/admin/audit"]
 
 
 def new_page(chromium, viewport=LAPTOP, **context_options):
@@ -36,6 +41,11 @@ def sign_in(page, root_url: str, email: str, password: str, workspace: str = "de
     page.locator("input[name=workspace]").fill(workspace)
     page.locator("form[action='/signin'] button[type=submit]").click()
     page.wait_for_url(re.compile(r".*/(chat|knowledge|admin).*"))
+
+
+def sign_in_owner(page, server) -> None:
+    """Sign in as the bootstrap owner of `server` (a RunningServer started on a new home)."""
+    sign_in(page, server.root_url, OWNER, server.admin_password)
 
 
 def screenshot(page, name: str) -> Path:
@@ -71,13 +81,3 @@ def new_user(server, role: str = "member", groups: tuple[str, ...] = (), email: 
                                                      "password": PASSWORD})
     assert response.status_code == 201, response.text
     return email
-
-
-def wait_for_job(api: httpx.Client, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = api.get(f"/v1/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish: {job}")

@@ -86,10 +86,14 @@ class RunningServer:
             self.process.kill()
 
 
-def run_cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """`shuken ARGS` in a subprocess on `home`, as an operator runs it next to a server."""
-    env = {**os.environ, "SHUKEN_HOME": str(home), "NO_COLOR": "1"}
-    result = subprocess.run(SHUKEN + list(args), env=env, capture_output=True, text=True, timeout=600, cwd=home)
+def run_cli(home: Path, *args: str, check: bool = True, input: str | None = None, timeout: float = 600,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`shuken ARGS` in a subprocess on `home`, as an operator runs it next to a server. With `check` a non-zero
+    exit fails the test (with its stderr). stdin is empty unless `input` is given, so a command that asks a
+    question fails instead of waiting; `env` adds or overrides variables (e.g. COLUMNS, SHUKEN_*)."""
+    env = {**os.environ, "SHUKEN_HOME": str(home), "NO_COLOR": "1", **(env or {})}
+    result = subprocess.run(SHUKEN + list(args), env=env, capture_output=True, text=True, timeout=timeout, cwd=home,
+                            input=input, stdin=None if input is not None else subprocess.DEVNULL)
     if check:
         assert result.returncode == 0, result.stderr
     return result

@@ -1,10 +1,13 @@
-"""Helpers shared by the knowledge tests: running ingestion jobs in-process and reading index tables raw."""
+"""Helpers shared by the knowledge tests: running ingestion jobs in-process, waiting for a server's job over
+HTTP, and reading index tables raw."""
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
+import httpx
 from sqlalchemy import text
 
 from shuken.governance.identity import Subject
@@ -24,6 +27,20 @@ async def run_job(services, job_id: str, subject: Subject = ADMIN) -> dict:
     assert knowledge.jobs.claim(knowledge.runner.worker, job_id) == job_id
     await knowledge.runner.run(job_id)
     return knowledge.job(subject, job_id)
+
+
+def wait_for_job(api: httpx.Client, job_id: str, timeout: float = 120) -> dict:
+    """Poll a running server's /v1/jobs/ID (on a client that carries a key) until the job is done or failed."""
+    deadline = time.monotonic() + timeout
+    job = None
+    while time.monotonic() < deadline:
+        response = api.get(f"/v1/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        job = response.json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
 def sql(services, statement: str, **params) -> list[tuple]:

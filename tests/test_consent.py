@@ -6,16 +6,13 @@ in file order (each builds on the consents of the one before)."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 
 import httpx
 import pytest
-from conftest import start_server
+from conftest import run_cli, start_server
 
 from shuken.config import Settings
 from shuken.governance.identity import Subject
@@ -23,7 +20,6 @@ from shuken.services import Services
 
 pytestmark = pytest.mark.slow  # starts a server
 
-SHUKEN = [sys.executable, "-m", "shuken.cli"]
 CHAT_MODEL = "smollm2-135m-instruct"
 PEOPLE = {"carol": "closed", "alice": "optin", "bob": "optin", "dave": "optin"}
 
@@ -147,10 +143,7 @@ def test_export_holds_only_consented_records_with_their_lineage(world, tmp_path)
               "lineage, created_at) VALUES ('optin', ?, ?, 'm', '[]', 'not consented', '{}', '2026-01-01 00:00:00')",
               world.user_ids["alice"], withdrawal)
     out = tmp_path / "training.jsonl"
-    result = subprocess.run(SHUKEN + ["data", "export-training", "--workspace", "optin", "--out", str(out)],
-                            env={**os.environ, "SHUKEN_HOME": str(world.server.home)}, capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    run_cli(world.server.home, "data", "export-training", "--workspace", "optin", "--out", str(out))
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     kept = [r for r in world.captured() if r["completion"] != "not consented"]
     assert len(lines) == len(kept) and "not consented" not in out.read_text()
@@ -191,6 +184,4 @@ def test_every_consent_change_is_an_audit_record(world):
         actor, details = by_hash[audit_hash]
         assert actor.startswith(f"user:{user_id}/key:") and details["consent_event"] == event_id
         assert details["granted"] == bool(granted)
-    result = subprocess.run(SHUKEN + ["audit", "verify", "--workspace", "optin"], capture_output=True, text=True,
-                            env={**os.environ, "SHUKEN_HOME": str(world.server.home)}, timeout=120)
-    assert result.returncode == 0, result.stderr
+    run_cli(world.server.home, "audit", "verify", "--workspace", "optin")

@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
-import subprocess
-import sys
-import time
 import zipfile
 
 import httpx
 import openai
 import pytest
-from conftest import start_server
+from conftest import run_cli, start_server
 from fixtures.documents import SAMPLES, Heading, Para, make_docx, make_pdf, make_text
-from knowledge_support import stored_files
+from knowledge_support import stored_files, wait_for_job
 
 from shuken.knowledge.grounding import INSTRUCTIONS, NOT_FOUND, grounded_messages
 from shuken.knowledge.retrieval import Hit
@@ -44,17 +40,6 @@ class Api:
         return httpx.Client(base_url=self.server.root_url, timeout=60,
                             headers={"Authorization": f"Bearer {self.other_key}"})
 
-    def wait_for_job(self, job_id: str, timeout: float = 120) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            response = self.http.get(f"/v1/jobs/{job_id}")
-            assert response.status_code == 200, response.text
-            job = response.json()
-            if job["status"] in ("done", "failed"):
-                return job
-            time.sleep(0.2)
-        raise AssertionError(f"job {job_id} did not finish: {job}")
-
 
 def upload(client: httpx.Client, collection: str, files: list[tuple[str, bytes]]) -> httpx.Response:
     return client.post(f"/v1/collections/{collection}/documents",
@@ -75,14 +60,10 @@ def assert_openai_error(response: httpx.Response, status: int, code: str | None 
 def create_key(home, name: str, group: str) -> str:
     """A member in `group` and a key for them, made with the CLI as the operator would, next to the running
     server."""
-    env = {**os.environ, "SHUKEN_HOME": str(home), "NO_COLOR": "1"}
-    cli = [sys.executable, "-m", "shuken.cli"]
     email = f"{name}@example.org"
-    for command in (["users", "create", email, "--role", "member", "--group", group],
-                    ["keys", "create", "--user", email, "--name", name, "--scopes", "chat,knowledge:read,knowledge:write"]):
-        result = subprocess.run(cli + command, env=env, capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    run_cli(home, "users", "create", email, "--role", "member", "--group", group)
+    return run_cli(home, "keys", "create", "--user", email, "--name", name,
+                   "--scopes", "chat,knowledge:read,knowledge:write").stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +90,12 @@ def api(tmp_path_factory, documents):
         accepted = upload(client.http, "office", list(documents.items()))
         assert accepted.status_code == 202, accepted.text
         client.first_job = accepted.json()
-        client.job = client.wait_for_job(client.first_job["id"])
+        client.job = wait_for_job(client.http, client.first_job["id"])
         # A collection of unrelated text, for the "nothing relevant" answer.
         assert client.http.post("/v1/collections", json={"name": "canteen"}).status_code == 201
         canteen = upload(client.http, "canteen", [("hours.txt", make_text(home / "hours.txt",
                                                                            [SAMPLES["zh"][0]]).read_bytes())])
-        assert client.wait_for_job(canteen.json()["id"])["status"] == "done"
+        assert wait_for_job(client.http, canteen.json()["id"])["status"] == "done"
         yield client
     finally:
         server.stop()
@@ -303,7 +284,7 @@ def test_files_that_fail_to_index_are_reported_per_file_and_not_kept(api, docume
     accepted = upload(api.http, "office", [("broken.pdf", documents["rules-ja.pdf"][:300]),
                                            ("table.xyz", b"no parser claims this"), ("notice-ar.txt", good)])
     assert accepted.status_code == 202, accepted.text
-    job = api.wait_for_job(accepted.json()["id"])
+    job = wait_for_job(api.http, accepted.json()["id"])
     assert job["status"] == "done"
     assert {f["name"]: f["status"] for f in job["files"]} == \
            {"broken.pdf": "error", "table.xyz": "error", "notice-ar.txt": "indexed"}
@@ -360,7 +341,7 @@ def test_upload_limits_are_enforced_and_leave_nothing_behind(api):
         archive.writestr("../../escape.txt", SAMPLES["zh"][1])  # a name that tries to climb out: dropped
     accepted = upload(api.http, "office", [("bundle.zip", buffer.getvalue())])
     assert accepted.status_code == 202, accepted.text
-    job = api.wait_for_job(accepted.json()["id"])
+    job = wait_for_job(api.http, accepted.json()["id"])
     assert [(f["name"], f["status"]) for f in job["files"]] == [("bundle/minutes/hindi.txt", "indexed")]
     assert not list(home.parent.rglob("escape.txt"))
 

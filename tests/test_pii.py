@@ -1,21 +1,22 @@
 """PII detection and redaction (shuken.governance.pii) with the real libraries: phonenumbers, GiNZA, spaCy.
 
-Valid identifiers are built in this file from the published check-digit algorithms (written here, not
-imported from shuken), and each is also checked with its check digit broken: a number failing its
-checksum must not be reported as that type."""
+Valid identifiers are built with the published check-digit algorithms as bench/_pii_ja.py writes them,
+independently of shuken's own (shuken.governance.pii.checksums), and each is also checked with its check
+digit broken: a number failing its checksum must not be reported as that type. Detection speed is measured
+by bench/pii.py, not here (a busy machine would make a timing assertion flaky)."""
 
 from __future__ import annotations
 
 import random
 import socket
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from shuken.governance.pii import ENTITY_TYPES, PiiDetector, PiiEntity, PiiStreamRedactor, redact
 from shuken.governance.pii.entities import resolve_overlaps
+from shuken.governance.pii.redaction import WINDOW
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from _pii_ja import generate, luhn_ok, my_number_check_digit, verhoeff_ok  # noqa: E402
@@ -211,11 +212,12 @@ def test_dates_without_cue_or_impossible_are_not_birth_dates():
 
 def test_overlapping_detections_resolved():
     a = PiiEntity("PHONE_NUMBER", 0, 10, "x" * 10, 0.9, True)
-    b = PiiEntity("PERSON", 5, 15, "x" * 10, 0.8, False)
-    c = PiiEntity("CREDIT_CARD", 8, 20, "x" * 12, 0.5, True)
-    d = PiiEntity("LOCATION", 20, 25, "x" * 5, 0.7, False)
-    # validated beats unvalidated, then higher score; losers are dropped whole; touching spans both stay
-    assert resolve_overlaps([b, a, d, c]) == [a, d]
+    b = PiiEntity("PERSON", 5, 15, "x" * 10, 0.95, False)  # the best score, but not validated: loses to a and c
+    c = PiiEntity("CREDIT_CARD", 10, 20, "x" * 10, 0.5, True)  # touches a: both stay
+    d = PiiEntity("LOCATION", 20, 25, "x" * 5, 0.7, False)  # touches c
+    e = PiiEntity("PERSON", 22, 30, "x" * 8, 0.6, False)  # longer than d, but d's score is higher
+    # validated beats unvalidated, then the higher score; losers are dropped whole (never trimmed)
+    assert resolve_overlaps([e, b, a, d, c]) == [a, c, d]
     # through the detector: a card number is not also reported as a phone, an e-mail not as a person
     card = with_check_digit(digits(15, "4"), luhn_ok)
     found = PiiDetector().detect(f"Hi, I'm Lisa. Phone me on my card {card} or lisa.smith@example.com", "en")
@@ -267,8 +269,9 @@ def test_stream_redactor_catches_entities_split_anywhere():
 
 def test_stream_redactor_holds_only_a_bounded_tail():
     redactor = PiiStreamRedactor(FAST)
-    emitted = redactor.feed("word " * 40 + "x" * 200)
-    assert len(emitted) >= 200 + 200 - 70  # at most ~64 characters are held back
+    text = "word " * 40 + "x" * 200  # the last boundary is 200 characters back
+    emitted = redactor.feed(text)
+    assert len(emitted) >= len(text) - WINDOW - 1  # at most WINDOW + 1 characters are held back
     assert redactor.flush().startswith("x")
 
 
@@ -316,15 +319,3 @@ def test_structured_types_on_the_generated_japanese_set():
         gold = {(t, s, e) for t, s, e in sample.spans if t not in ("PERSON",)}
         assert predicted == gold, sample.text
 
-
-def test_speed_without_names():
-    text = ("Contact Lisa at lisa@example.com or +44 20 7946 0958; card 4111 1111 1111 1111, "
-            "born on 10/23/1951, from 192.168.0.7. The quick brown fox jumps over the lazy dog. ") * 6
-    text = text[:1000]
-    FAST.detect(text)
-    runs = []
-    for _ in range(20):
-        start = time.perf_counter()
-        FAST.detect(text)
-        runs.append(time.perf_counter() - start)
-    assert sorted(runs)[10] < 0.010  # well under the 5 ms target on a quiet machine; slack for a busy CI

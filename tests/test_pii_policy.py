@@ -3,11 +3,8 @@ before content is kept (audit content). Pure parts in-process; the model-input s
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
+from conftest import run_cli
 
 from shuken.gateway.schemas import ChatCompletionRequest
 from shuken.governance.events import EventBus, RequestServed
@@ -91,18 +88,10 @@ def test_kept_content_is_redacted_before_logging_and_flags_never_carry_values():
 def test_the_model_is_sent_the_redacted_prompt(server):
     """Observable from outside: with redaction before the model, a prompt costs exactly as many tokens as the
     already-redacted text does without it."""
-    env = {**os.environ, "SHUKEN_HOME": str(server.home), "NO_COLOR": "1"}
-
-    def cli(*args):
-        done = subprocess.run([sys.executable, "-m", "shuken.cli", *args], env=env, capture_output=True, text=True,
-                              timeout=120)
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip()
-
-    cli("workspaces", "create", "pii-ws")
-    cli("users", "create", "pii@example.org", "-w", "pii-ws")
-    key = cli("keys", "create", "-w", "pii-ws", "--user", "pii@example.org", "--name", "pii")
-    client = server.client(api_key=key)
+    run_cli(server.home, "workspaces", "create", "pii-ws")
+    run_cli(server.home, "users", "create", "pii@example.org", "-w", "pii-ws")
+    key = run_cli(server.home, "keys", "create", "-w", "pii-ws", "--user", "pii@example.org", "--name", "pii")
+    client = server.client(api_key=key.stdout.strip())
 
     def prompt_tokens(text):
         reply = client.chat.completions.create(model="smollm2-135m-instruct", max_tokens=1,
@@ -113,5 +102,5 @@ def test_the_model_is_sent_the_redacted_prompt(server):
     plain = prompt_tokens(original)
     as_redacted = prompt_tokens("Please forward this to [EMAIL_ADDRESS] now.")
     assert plain != as_redacted
-    cli("workspaces", "set", "-w", "pii-ws", "pii_before_model=redact")
+    run_cli(server.home, "workspaces", "set", "-w", "pii-ws", "pii_before_model=redact")
     assert prompt_tokens(original) == as_redacted

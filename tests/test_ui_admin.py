@@ -9,12 +9,12 @@ import uuid
 import httpx
 import pytest
 from browser_support import (
-    PASSWORD, PHONE, assert_accessible, csrf_token, new_page, new_user, owner_api, screenshot, sign_in,
+    OWNER, PASSWORD, PHONE, assert_accessible, csrf_token, new_page, new_user, owner_api, screenshot, sign_in,
+    sign_in_owner,
 )
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-OWNER = "admin@localhost"
 
 
 def unique(prefix: str) -> str:
@@ -22,7 +22,7 @@ def unique(prefix: str) -> str:
 
 
 def test_owner_overview_and_users(ui_server, page, chromium):
-    sign_in(page, ui_server.root_url, OWNER, ui_server.admin_password)
+    sign_in_owner(page, ui_server)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
     page.wait_for_url(re.compile(r".*/admin$"))
     assert page.locator("h1").inner_text() == "Administration"
@@ -64,8 +64,7 @@ def test_owner_overview_and_users(ui_server, page, chromium):
     response_status = []
     page.once("response", lambda response: response_status.append(response.status))
     form.get_by_role("button", name="Add user").click()
-    page.wait_for_load_state()
-    assert page.locator(".alert.error").is_visible()
+    expect(page.locator(".alert.error")).to_be_visible()
     assert "already a member" in page.locator(".alert.error").inner_text()
     assert page.locator("form[action='/admin/users']").get_by_label("E-mail").input_value() == email
     assert response_status == [400]
@@ -100,7 +99,7 @@ def test_owner_overview_and_users(ui_server, page, chromium):
 
 
 def test_key_secret_shown_once_works_then_revoked(ui_server, page):
-    sign_in(page, ui_server.root_url, OWNER, ui_server.admin_password)
+    sign_in_owner(page, ui_server)
     page.goto(f"{ui_server.root_url}/admin/keys")
     name = unique("intranet-bot")
     form = page.locator("form[action='/admin/keys']")
@@ -173,7 +172,7 @@ def test_key_secret_shown_once_works_then_revoked(ui_server, page):
 
 
 def test_settings_persist(ui_server, page):
-    sign_in(page, ui_server.root_url, OWNER, ui_server.admin_password)
+    sign_in_owner(page, ui_server)
     page.goto(f"{ui_server.root_url}/admin/settings")
     days = 30 + uuid.uuid4().int % 300
     page.get_by_role("spinbutton", name="Conversations").fill(str(days))
@@ -273,7 +272,7 @@ def test_admin_cannot_manage_owners(ui_server, page):
 def test_admin_pages_at_phone_width(ui_server, chromium):
     phone = new_page(chromium, PHONE)
     try:
-        sign_in(phone, ui_server.root_url, OWNER, ui_server.admin_password)
+        sign_in_owner(phone, ui_server)
         for path in ("/admin", "/admin/users", "/admin/keys", "/admin/settings", "/admin/audit"):
             phone.goto(f"{ui_server.root_url}{path}")
             width = phone.evaluate("document.documentElement.scrollWidth")

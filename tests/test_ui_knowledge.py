@@ -11,14 +11,11 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from browser_support import (
-    PASSWORD, PHONE, assert_accessible, new_user, owner_api, screenshot, sign_in, wait_for_job,
-)
+from browser_support import PASSWORD, PHONE, assert_accessible, new_user, owner_api, screenshot, sign_in, sign_in_owner
 from fixtures.documents import SAMPLES, Heading, Para, make_docx, make_pdf, make_text
+from knowledge_support import wait_for_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-OWNER = "admin@localhost"
 
 
 def row(page, name: str):
@@ -34,7 +31,7 @@ def test_owner_creates_uploads_opens_and_deletes(ui_server, page, tmp_path):
     not_zip.write_bytes(b"this is not a zip archive")
     name = f"handbook-{uuid.uuid4().hex[:8]}"
 
-    sign_in(page, ui_server.root_url, OWNER, ui_server.admin_password)
+    sign_in_owner(page, ui_server)
     page.goto(f"{ui_server.root_url}/knowledge")
     form = page.locator("form#new-collection")
     # The server's own validation, shown on the page (there is no client-side pattern to hide it).
