@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from shuken.governance.doctor import SECTIONS, listen_check
+from shuken.reports.doctor import SECTIONS, listen_check
 from shuken.governance.egress import NOT_ALLOWED, OFFLINE_ENVIRONMENT
 
 SHUKEN = [sys.executable, "-m", "shuken.cli"]

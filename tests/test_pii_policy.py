@@ -10,7 +10,7 @@ from shuken.gateway.schemas import ChatCompletionRequest
 from shuken.governance.events import EventBus, RequestServed
 from shuken.governance.identity import Subject
 from shuken.governance.policy import WorkspacePolicy
-from shuken.governance.serving import ChainedDecorator, ServedCall, answer_decorator, for_model
+from shuken.governance.governor import ChainedDecorator, ServedCall, answer_decorator, for_model
 
 EMAIL = "hanako.yamada-contracts@example.co.jp"
 CARD = "4111 1111 1111 1111"

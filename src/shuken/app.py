@@ -12,12 +12,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from shuken import __version__
-from shuken.api import admin_routes, health, knowledge_routes, openai_routes, privacy_routes, report_routes, ui
+from shuken.api import admin_routes, health, knowledge_routes, openai_routes, privacy_routes, report_routes
+from shuken.web import pages
 from shuken.api.errors import install_error_handlers
 from shuken.chat.turns import ChatTurns
 from shuken.config import Settings
 from shuken.errors import ShukenError
-from shuken.gateway.service import Gateway
+from shuken.gateway.gateway import Gateway
 from shuken.services import Services
 
 log = logging.getLogger("shuken.access")
@@ -115,7 +116,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(admin_routes.router)
     app.include_router(privacy_routes.router)
     app.include_router(report_routes.router)
-    app.include_router(ui.router)
+    app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("shuken", "web/static")]), name="static")
     app.add_middleware(AccessLog)
     return app

@@ -11,21 +11,22 @@ from datetime import timedelta
 
 from shuken import native_threads
 from shuken.config import Settings
-from shuken.gateway.host import ModelHost, upstream_address
+from shuken.gateway.host import ModelHost
+from shuken.registry.manifest import upstream_address
 from shuken.chat.conversations import ConversationService
 from shuken.governance.audit import AuditLog
 from shuken.governance.consent import ConsentService
 from shuken.governance.directory import Directory, policy_of
-from shuken.governance.erasure import ErasureService
+from shuken.privacy.erasure import ErasureService
 from shuken.governance import egress
 from shuken.governance import events as ev
 from shuken.governance.events import SYSTEM_WORKSPACE, EventBus
 from shuken.governance.identity import DEFAULT_WORKSPACE
 from shuken.governance.keys import KeyService
-from shuken.governance.retention import RetentionSweeper
+from shuken.privacy.retention import RetentionSweeper
 from shuken.governance.sessions import SessionService
-from shuken.governance.serving import RequestGovernor
-from shuken.knowledge.service import KnowledgeService
+from shuken.governance.governor import RequestGovernor
+from shuken.knowledge.facade import KnowledgeService
 from shuken.registry import ModelRegistry
 from shuken.store import Database
 

@@ -42,7 +42,7 @@ def _validation_message(exc: RequestValidationError) -> InvalidRequest:
 
 def _respond(request: Request, error: ShukenError):
     """The API's error object, except on the web UI's pages, which show the same message as a page."""
-    from shuken.api.ui.web import html_error, wants_html
+    from shuken.web.pages.common import html_error, wants_html
 
     return html_error(request, error) if wants_html(request) else error_response(error)
 

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from shuken.api.auth import Caller
 from shuken.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from shuken.governance.identity import Subject
-from shuken.chat.serve import governed_generation
+from shuken.chat.generation import governed_generation
 
 router = APIRouter(prefix="/v1")
 # Every streamed response (SSE here, the web chat's NDJSON): no caching, and no proxy buffering it whole.

@@ -9,7 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from shuken.api.auth import Caller
 from shuken.errors import InvalidRequest
-from shuken.governance import compliance, doctor
+from shuken.reports import doctor
+from shuken.reports import compliance
 from shuken.localisable import tr
 
 router = APIRouter(prefix="/v1/admin")

@@ -18,7 +18,7 @@ import anyio
 
 from shuken.chat.context import history_budget
 from shuken.chat.conversations import ConversationService
-from shuken.chat.serve import governed_generation
+from shuken.chat.generation import governed_generation
 from shuken.errors import ContextLengthExceeded
 from shuken.gateway.schemas import ChatCompletionRequest, ChatMessage, KnowledgeOptions
 from shuken.governance.identity import Subject

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from importlib.metadata import entry_points
-from urllib.parse import urlsplit
 
 from shuken.config import Settings
 from shuken.engines.base import Engine
@@ -14,6 +13,7 @@ from shuken.errors import InvalidRequest, Unavailable
 from shuken.governance.egress import current_guard
 from shuken.localisable import Message, tr
 from shuken.registry import ModelManifest, ModelRegistry
+from shuken.registry.manifest import upstream_address
 
 log = logging.getLogger("shuken.host")
 ENGINE_GROUP = "shuken.engines"
@@ -43,15 +43,6 @@ def unsupported_capability(manifest: ModelManifest, capability: str) -> Message:
         return tr("The model '%(name)s' does not support completions: it does not complete text.", name=name)
     return tr("The model '%(name)s' does not support embeddings: it does not produce embeddings; use an embedding "
               "model such as multilingual-e5-small.", name=name)
-
-
-def upstream_address(manifest: ModelManifest) -> str | None:
-    """host:port of an upstream engine's server, or None for an in-process model."""
-    base_url = (manifest.options or {}).get("base_url")
-    url = urlsplit(base_url) if base_url else None
-    if url is None or not url.hostname:
-        return None
-    return f"{url.hostname}:{url.port or (443 if url.scheme == 'https' else 80)}"
 
 
 def engine_classes() -> dict[str, type]:

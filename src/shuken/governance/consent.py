@@ -20,7 +20,7 @@ from shuken.governance.directory import policy_of
 from shuken.governance.events import EventBus
 from shuken.governance.identity import Subject
 from shuken.governance.redaction import redact_for
-from shuken.governance.serving import logged_message
+from shuken.governance.governor import logged_message
 from shuken.localisable import tr
 from shuken.store import Database
 from shuken.store.tables import ConsentEventRow, ModelRow, TrainingRecordRow, utc_now

@@ -7,14 +7,14 @@ from __future__ import annotations
 from typing import AsyncIterator
 
 from shuken.gateway.schemas import ChatCompletionRequest, ChatMessage
-from shuken.gateway.service import Gateway
+from shuken.gateway.gateway import Gateway
 from shuken.governance.identity import Subject
 from shuken.knowledge.grounding import (
     CitationFilter, citations, grounded_messages, last_user_text, not_found_answer,
 )
 from shuken.knowledge.languages.detect import detect_language
 from shuken.knowledge.retrieval import Hit
-from shuken.knowledge.service import KnowledgeService
+from shuken.knowledge.facade import KnowledgeService
 
 
 class CitationDecorator:

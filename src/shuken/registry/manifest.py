@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
@@ -24,3 +25,12 @@ class ModelManifest(BaseModel):
     @property
     def capabilities(self) -> list[str]:
         return list(self.metadata.get("capabilities", []))
+
+
+def upstream_address(manifest: ModelManifest) -> str | None:
+    """host:port of an upstream engine's server, or None for an in-process model."""
+    base_url = (manifest.options or {}).get("base_url")
+    url = urlsplit(base_url) if base_url else None
+    if url is None or not url.hostname:
+        return None
+    return f"{url.hostname}:{url.port or (443 if url.scheme == 'https' else 80)}"

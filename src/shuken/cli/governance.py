@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from shuken.cli import JsonOpt, _print_json, app, err, out, services
+from shuken.cli.common import JsonOpt, print_json, app, err, out, services
 from shuken.errors import NotFound
 from shuken.governance.audit import export_audited, parse_since
 from shuken.governance.identity import DEFAULT_WORKSPACE, ROLES, SCOPES, Subject
@@ -42,7 +42,7 @@ def workspaces_create(slug: str, name: Annotated[str, typer.Option(help="Display
     with services() as svc:
         created = svc.directory.create_workspace(slug, name)
     if as_json:
-        return _print_json(created)
+        return print_json(created)
     err.print(f"Created workspace [bold]{slug}[/bold]. Add people with `shuken users create EMAIL -w {slug} "
               "--role owner`.")
 
@@ -53,7 +53,7 @@ def workspaces_list(as_json: JsonOpt = False):
     with services() as svc:
         rows = svc.directory.list_workspaces()
     if as_json:
-        return _print_json(rows)
+        return print_json(rows)
     table = Table("id", "name", "members", "training capture", "audit content", "created")
     for row in rows:
         policy = row["policy"]
@@ -80,7 +80,7 @@ def workspaces_set(settings: Annotated[list[str], typer.Argument(help="KEY=VALUE
     with services() as svc:
         policy = svc.directory.update_policy(Subject.operator(workspace), changes)
     if as_json:
-        return _print_json(policy.model_dump())
+        return print_json(policy.model_dump())
     for key in changes:
         err.print(f"{workspace}: {key} = {getattr(policy, key)!r}")
 
@@ -102,7 +102,7 @@ def users_create(
     with services() as svc:
         member = svc.directory.create_user(Subject.operator(workspace), email, role, group or [], name, password)
     if as_json:
-        return _print_json(member.as_dict())
+        return print_json(member.as_dict())
     err.print(f"{member.email} is {member.role} of '{workspace}'" +
               (f", in group(s) {', '.join(member.groups)}" if member.groups else ""))
 
@@ -113,7 +113,7 @@ def users_list(workspace: WorkspaceOpt = DEFAULT_WORKSPACE, as_json: JsonOpt = F
     with services() as svc:
         members = svc.directory.members(Subject.operator(workspace))
     if as_json:
-        return _print_json([m.as_dict() for m in members])
+        return print_json([m.as_dict() for m in members])
     table = Table("id", "email", "role", "groups")
     for m in members:
         table.add_row(str(m.user_id), m.email, m.role, ", ".join(m.groups))
@@ -169,7 +169,7 @@ def keys_list(workspace: WorkspaceOpt = DEFAULT_WORKSPACE, as_json: JsonOpt = Fa
     with services() as svc:
         keys = svc.keys.list(Subject.operator(workspace))
     if as_json:
-        return _print_json([k.as_dict() for k in keys])
+        return print_json([k.as_dict() for k in keys])
     table = Table("id", "name", "user", "prefix", "scopes", "quotas", "expires", "status")
     for k in keys:
         quotas = ", ".join(f"{v} {label}" for v, label in ((k.rpm, "rpm"), (k.tpd, "tpd")) if v)
@@ -203,7 +203,7 @@ def audit_verify(workspace: Annotated[Optional[str], typer.Option("--workspace",
                            code="workspace_not_found")
         reports = [svc.audit.verify(chain) for chain in ([workspace] if workspace else chains)]
     if as_json:
-        _print_json([r.as_dict() for r in reports])
+        print_json([r.as_dict() for r in reports])
     else:
         for r in reports:
             if r.ok:
@@ -262,7 +262,7 @@ def consent_grant(email: str, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, as_js
     """Record that the user grants consent (as told by them, e.g. on a signed form). Audited."""
     with services() as svc:
         status = svc.consent.set(_user_subject(svc, workspace, email), True, recorded_by="operator")
-    _print_json(status) if as_json else err.print(f"{email}: consent granted in '{workspace}'")
+    print_json(status) if as_json else err.print(f"{email}: consent granted in '{workspace}'")
 
 
 @consent_app.command("withdraw")
@@ -273,7 +273,7 @@ def consent_withdraw(email: str, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     with services() as svc:
         status = svc.consent.set(_user_subject(svc, workspace, email), False, delete_captured=delete,
                                  recorded_by="operator")
-    _print_json(status) if as_json else err.print(
+    print_json(status) if as_json else err.print(
         f"{email}: consent withdrawn in '{workspace}'" + (f"; {status['deleted_records']} captured record(s) deleted"
                                                          if delete else ""))
 
@@ -282,7 +282,7 @@ def consent_withdraw(email: str, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
 def consent_status(email: str, workspace: WorkspaceOpt = DEFAULT_WORKSPACE):
     """Show a user's consent state and how many records were captured."""
     with services() as svc:
-        _print_json(svc.consent.status(_user_subject(svc, workspace, email)))
+        print_json(svc.consent.status(_user_subject(svc, workspace, email)))
 
 
 # -- data -------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
 from shuken.api.uploads import submit_multipart
-from shuken.api.ui.web import API_PREFIX, Guarded, Viewer, localiser, render, require_page
+from shuken.web.pages.common import API_PREFIX, Guarded, Viewer, localiser, render, require_page
 from shuken.errors import ShukenError
 
 router = APIRouter(include_in_schema=False)

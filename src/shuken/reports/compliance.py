@@ -12,12 +12,12 @@ from functools import lru_cache
 from sqlalchemy import func, select
 
 from shuken import __version__
-from shuken.gateway.host import upstream_address
+from shuken.registry.manifest import upstream_address
 from shuken.governance import egress
 from shuken.governance import events as ev
 from shuken.governance.audit import CHAINED_FIELDS
 from shuken.governance.authz import ROLE_ACTIONS, Resource, require
-from shuken.governance.doctor import (
+from shuken.reports.doctor import (
     PROBES, consent_counts, human_bytes, latest_checkpoint, listen_check, model_origin, retention_days,
     storage_locations,
 )
@@ -253,7 +253,7 @@ def _template():
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     # autoescape: every value (workspace names, notices, model metadata) is data, never markup.
-    env = Environment(loader=PackageLoader("shuken", "web/templates"), autoescape=True, undefined=StrictUndefined,
+    env = Environment(loader=PackageLoader("shuken", "reports/templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["dash"] = lambda value: "—" if value is None or value == "" else value
     env.filters["when"] = _when

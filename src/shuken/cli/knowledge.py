@@ -15,7 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shuken.cli import JsonOpt, _print_json, app, err, out, services
+from shuken.cli.common import JsonOpt, print_json, app, err, out, services
 from shuken.config import Settings
 from shuken.governance.identity import Subject
 
@@ -53,7 +53,7 @@ def collections_create(
     with services() as svc:
         created = svc.knowledge.create_collection(OPERATOR, name, description, group or [])
     if as_json:
-        return _print_json(created)
+        return print_json(created)
     err.print(f"Created collection [bold]{name}[/bold]"
               + (f", readable by group(s) {', '.join(created['groups'])}" if created["groups"] else ""))
 
@@ -64,7 +64,7 @@ def collections_list(as_json: JsonOpt = False):
     with services() as svc:
         rows = svc.knowledge.list_collections(OPERATOR)
     if as_json:
-        return _print_json(rows)
+        return print_json(rows)
     table = Table("name", "documents", "chunks", "groups", "description")
     for row in rows:
         table.add_row(row["name"], str(row["documents"]), str(row["chunks"]), ", ".join(row["groups"]) or "(all)",
@@ -89,7 +89,7 @@ def documents_list(collection: CollectionOpt, as_json: JsonOpt = False):
     with services() as svc:
         rows = svc.knowledge.list_documents(OPERATOR, collection)
     if as_json:
-        return _print_json(rows)
+        return print_json(rows)
     table = Table("id", "name", "language", "pages", "chunks", "duplicates skipped", "updated")
     for row in rows:
         table.add_row(str(row["id"]), row["name"], row["language"] or "", str(row["pages"] or ""),
@@ -181,7 +181,7 @@ def ingest(
         err.print(f"Job {job_id}: {len(files)} file(s) into '{collection}'")
         view = _run_job_with_progress(svc, job_id, len(files))
     if as_json:
-        _print_json(view)
+        print_json(view)
     else:
         _job_summary(view)
     if fail_on_error and view["totals"]["errors"]:
@@ -195,7 +195,7 @@ def jobs_list(as_json: JsonOpt = False):
     with services() as svc:
         views = [svc.knowledge.job(OPERATOR, job_id) for job_id in svc.knowledge.jobs.unfinished()]
     if as_json:
-        return _print_json(views)
+        return print_json(views)
     table = Table("id", "collection", "status", "processed", "created")
     for view in views:
         table.add_row(view["id"], view["collection"], view["status"],
@@ -209,7 +209,7 @@ def jobs_show(job_id: str, as_json: JsonOpt = False):
     with services() as svc:
         view = svc.knowledge.job(OPERATOR, job_id)
     if as_json:
-        return _print_json(view)
+        return print_json(view)
     _job_summary(view)
 
 
@@ -248,7 +248,7 @@ def search(
         svc.registry.seed_bundled()
         hits = _run(svc, svc.knowledge.search(OPERATOR, collection or None, query, k, mode))
     if as_json:
-        return _print_json({"object": "list", "data": [hit.as_api() for hit in hits]})
+        return print_json({"object": "list", "data": [hit.as_api() for hit in hits]})
     for rank, hit in enumerate(hits, start=1):
         where = f" p.{hit.page}" if hit.page else ""
         out.print(f"[bold]{rank}. {hit.document_name}{where}[/bold]  [dim]{hit.collection} · {hit.language} · "
@@ -269,7 +269,7 @@ def ask(
 ):
     """Answer a question from documents, with numbered citations."""
     from shuken.gateway.schemas import ChatCompletionRequest
-    from shuken.gateway.service import Gateway
+    from shuken.gateway.gateway import Gateway
     from shuken.knowledge.answering import grounded_answer
 
     settings = Settings(parallel_sequences=1)
@@ -281,7 +281,7 @@ def ask(
         gateway = Gateway(svc.host, settings)
         response = _run(svc, grounded_answer(gateway, svc.knowledge, OPERATOR, request, "cli"))
     if as_json:
-        return _print_json(response)
+        return print_json(response)
     sys.stdout.write(response["choices"][0]["message"]["content"].strip() + "\n")
     if response.get("citations"):
         sys.stdout.write("\nSources:\n")

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from shuken.api.report_routes import server_address
-from shuken.api.ui.web import Guarded, Viewer, render, require_page
+from shuken.web.pages.common import Guarded, Viewer, render, require_page
 from shuken.errors import InvalidRequest, NotFound, ShukenError
-from shuken.governance import doctor
+from shuken.reports import doctor
 from shuken.governance.identity import DEFAULT_SCOPES, ROLES, SCOPES
 from shuken.governance.keys import parse_duration
 from shuken.governance.policy import PiiAction

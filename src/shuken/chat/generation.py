@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 
 from shuken.gateway.schemas import ChatCompletionRequest, CompletionRequest
-from shuken.gateway.service import Gateway
+from shuken.gateway.gateway import Gateway
 from shuken.governance.identity import Subject
-from shuken.governance.serving import answer_decorator, for_model
+from shuken.governance.governor import answer_decorator, for_model
 from shuken.knowledge.answering import grounded_answer
 
 

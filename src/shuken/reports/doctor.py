@@ -16,12 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from shuken import __version__
-from shuken.gateway.host import upstream_address
+from shuken.registry.manifest import upstream_address
 from shuken.governance import egress
 from shuken.governance.authz import Resource, require
 from shuken.governance.identity import Subject
 from shuken.governance.policy import WorkspacePolicy
-from shuken.governance.retention import limits_of
+from shuken.privacy.retention import limits_of
 from shuken.localisable import joined, tr
 from shuken.registry.builtin import BUNDLED
 from shuken.store.tables import AuditCheckpointRow, ConsentEventRow, MembershipRow, TrainingRecordRow

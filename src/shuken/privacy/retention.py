@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from shuken.governance import events as ev
 from shuken.governance.audit import utc_iso
-from shuken.governance.erasure import (
+from shuken.privacy.erasure import (
     Purge, delete_conversations, delete_jobs, finish_purge, purge_documents, scrub_storage,
 )
 from shuken.governance.events import EventBus
 from shuken.governance.policy import WorkspacePolicy
-from shuken.knowledge.service import KnowledgeService
+from shuken.knowledge.facade import KnowledgeService
 from shuken.store import Database
 from shuken.store.tables import (
     AuditContentRow, CollectionRow, ConversationRow, DocumentRow, IngestJobRow, TrainingRecordRow, WorkspaceRow,

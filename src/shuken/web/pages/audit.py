@@ -10,12 +10,12 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from shuken.api.report_routes import server_address
-from shuken.api.ui.web import Viewer, render, require_page, same_site_only
+from shuken.web.pages.common import Viewer, render, require_page, same_site_only
 from shuken.errors import InvalidRequest
-from shuken.governance import compliance
+from shuken.reports import compliance
 from shuken.governance import events as ev
 from shuken.governance.audit import export_audited, parse_since
-from shuken.governance.doctor import latest_checkpoint
+from shuken.reports.doctor import latest_checkpoint
 from shuken.localisable import tr
 
 router = APIRouter(prefix="/admin", include_in_schema=False)

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from shuken.api.openai_routes import STREAM_HEADERS
-from shuken.api.ui.web import API_PREFIX, Guarded, Viewer, can, render
+from shuken.web.pages.common import API_PREFIX, Guarded, Viewer, can, render
 from shuken.governance.policy import DEFAULT_AI_NOTICE
 from shuken.governance.sessions import WebSession
 from shuken.knowledge.languages.detect import detect_language

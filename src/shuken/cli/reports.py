@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from shuken.cli import JsonOpt, _print_json, app, err, out, services
+from shuken.cli.common import JsonOpt, print_json, app, err, out, services
 from shuken.governance.identity import DEFAULT_WORKSPACE, Subject
 
 compliance_app = typer.Typer(help="Evidence for auditors and regulators.", no_args_is_help=True)
@@ -30,14 +30,14 @@ def doctor(
     """Check that this installation is sovereign: model hashes, licences and origins, where data is stored, the
     listening address, the egress guard, offline switches, retention/consent per workspace, audit chains.
     Exit 1 naming every failed check; warnings (!) do not fail."""
-    from shuken.governance.doctor import SECTIONS, gather
+    from shuken.reports.doctor import SECTIONS, gather
 
     before = dict(os.environ)  # to tell which offline switches Shuken itself had to set or override
     with services() as svc:
         svc.registry.seed_bundled(show_progress=True)  # bundled models must be registered to be verified
         report = gather(svc, show_progress=True, environ_before=before)
     if as_json:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
     else:
         table = Table(title="Shuken sovereignty report", title_justify="left")
         table.add_column("", no_wrap=True)
@@ -68,7 +68,7 @@ def compliance_report(
     """A workspace's compliance report: system, models and licences, data storage and flows, audit status
     (EU AI Act Art. 12), transparency (Art. 50), oversight, retention/consent/erasure, PII settings, and
     checklists for Japan's AI Guidelines for Business and APPI. Generating it is audited."""
-    from shuken.governance.compliance import build_report, render_html, render_json
+    from shuken.reports.compliance import build_report, render_html, render_json
 
     if format not in ("html", "json"):
         err.print("[red]error:[/red] --format must be html or json")

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from shuken.cli import JsonOpt, _print_json, app, err, services
+from shuken.cli.common import JsonOpt, print_json, app, err, services
 
 retention_app = typer.Typer(help="Retention: enforce each workspace's retention limits.", no_args_is_help=True)
 app.add_typer(retention_app, name="retention")
@@ -51,7 +51,7 @@ def erase(
     with services() as svc:
         receipt = svc.erasure.erase(subject, workspace=workspace)
         _run_reindex(svc, receipt["reindex_jobs"])
-    _print_json(receipt)
+    print_json(receipt)
     if not as_json:
         totals = receipt["totals"]
         err.print(f"Erased {receipt['subject']} in {', '.join(receipt['workspaces'])}: "
@@ -71,7 +71,7 @@ def retention_sweep(as_json: JsonOpt = False):
         report = svc.retention.sweep(actor="operator")
         _run_reindex(svc, [job for ws in report["workspaces"].values() for job in ws["reindex_jobs"]])
     if as_json:
-        return _print_json(report)
+        return print_json(report)
     if not report["workspaces"]:
         err.print("No workspace has a retention limit; set one with `shuken workspaces set "
                   "retention_conversations_days=90 -w W`.")

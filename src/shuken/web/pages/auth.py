@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from shuken.api.ui.web import (
+from shuken.web.pages.common import (
     LANGUAGE_COOKIE, SESSION_COOKIE, SIGNIN_COOKIE, csrf_protected, current_session, new_signin_token, render,
     safe_next, set_cookie, signin_csrf,
 )

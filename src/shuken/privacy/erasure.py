@@ -26,7 +26,7 @@ from shuken.governance.events import EventBus
 from shuken.governance.identity import Subject
 from shuken.knowledge.ingest import bump_generation, dependent_documents, release_file_if_unused, remove_document_chunks
 from shuken.knowledge.jobs import JobFile
-from shuken.knowledge.service import KnowledgeService
+from shuken.knowledge.facade import KnowledgeService
 from shuken.localisable import tr
 from shuken.store import Database
 from shuken.store.tables import (

@@ -1,0 +1,1 @@
+"""Reports for operators and regulators: the sovereignty doctor and the compliance report."""
