@@ -134,7 +134,7 @@ def planted(isolated_home, tmp_path) -> dict:
         svc.bus.emit(ev.RequestServed(
             workspace="default", actor=subject.actor, resource="model:smollm2-135m-instruct",
             model="smollm2-135m-instruct", prompt_tokens=5, completion_tokens=5,
-            details={"endpoint": "chat", "status": 200, "request_id": "r1", "started_at": started},
+            endpoint="chat", status=200, request_id="r1", started_at=started,
             content={"messages": messages, "completion": f"It is {marker}."}, content_user_id=subject.user_id,
             key_id=subject.key_id, captured_messages=messages, captured_completion=f"It is {marker}."))
         assert svc.consent.status(subject)["captured_records"] == 1

@@ -50,8 +50,8 @@ def served(svc: Services, subject: Subject, text: str) -> None:
     messages = [{"role": "user", "content": text}]
     svc.bus.emit(ev.RequestServed(
         workspace=subject.workspace, actor=subject.actor, resource="model:m", model="m", outcome="success",
-        details={"endpoint": "chat", "status": 200, "request_id": uuid.uuid4().hex[:8],
-                 "started_at": datetime.now(timezone.utc).isoformat()},
+        endpoint="chat", status=200, request_id=uuid.uuid4().hex[:8],
+        started_at=datetime.now(timezone.utc).isoformat(),
         content={"messages": messages, "completion": "ok"}, content_user_id=subject.user_id,
         captured_messages=messages, captured_completion="ok"))
 

@@ -372,7 +372,7 @@ def export_audited(audit: AuditLog, bus, subject: Subject, since: datetime | Non
     """The subject's workspace's records rendered for a SIEM, and their count; the export is itself audited."""
     rows = list(audit.export_for(subject, since))
     bus.emit(DataExported(workspace=subject.workspace, actor=subject.actor, resource="audit-log",
-                          details={"records": len(rows), "format": format}))
+                          records=len(rows), format=format))
     return render_export(rows, format), len(rows)
 
 

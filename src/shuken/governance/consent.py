@@ -75,8 +75,8 @@ class ConsentService:
                     TrainingRecordRow.user_id == subject.user_id)).rowcount
             row.audit_hash = self.bus.emit(ev.ConsentChanged(
                 workspace=subject.workspace, actor=recorded_by or subject.actor, resource=f"user:{subject.user_id}",
-                details={"granted": granted, "consent_event": row.id, "deleted_records": deleted,
-                         "recorded_by": recorded_by or "the user"}), session)
+                granted=granted, consent_event=row.id, deleted_records=deleted,
+                recorded_by=recorded_by or "the user"), session)
         return {**self.status(subject), "deleted_records": deleted}
 
     # -- capture (event-bus subscriber) ---------------------------------------------------------------------
@@ -90,7 +90,7 @@ class ConsentService:
             if policy.training_capture != "opt-in":
                 return
             consent = latest_consent(session, event.workspace, event.content_user_id)
-            started = datetime.fromisoformat(event.details["started_at"])
+            started = datetime.fromisoformat(event.started_at)
             if consent is None or not consent.granted or consent.at > started:
                 return
             messages = [logged_message(policy, m) for m in event.captured_messages]
@@ -99,8 +99,8 @@ class ConsentService:
                 workspace=event.workspace, user_id=event.content_user_id, consent_event_id=consent.id,
                 model=event.model or "", messages=messages,
                 completion=redact_for(policy, "logging", event.captured_completion or ""),
-                lineage={"request_id": event.details.get("request_id"), "endpoint": event.endpoint,
-                         "model_sha256": model.sha256 if model else None, "started_at": event.details["started_at"],
+                lineage={"request_id": event.request_id, "endpoint": event.endpoint,
+                         "model_sha256": model.sha256 if model else None, "started_at": event.started_at,
                          "pii_before_logging": policy.pii_before_logging},
                 created_at=utc_now()))
 
@@ -127,5 +127,5 @@ class ConsentService:
                 written += 1
         tmp.replace(out)
         audit_hash = self.bus.emit(ev.DataExported(workspace=subject.workspace, actor=subject.actor,
-                                                   resource="training-data", details={"records": written}))
+                                                   resource="training-data", records=written))
         return {"records": written, "path": str(out), "audit_hash": audit_hash}

@@ -134,7 +134,7 @@ class Directory:
                        for k in type(after).model_fields if getattr(before, k) != getattr(after, k)}
             self.bus.emit(ev.SettingsChanged(workspace=subject.workspace, actor=subject.actor,
                                              resource=f"workspace:{subject.workspace}",
-                                             details={"changed": changed}), session)
+                                             changed=changed), session)
             return after
 
     # -- users ----------------------------------------------------------------------------------------------
@@ -185,7 +185,8 @@ class Directory:
                                                         WebSessionRow.user_id == user.id))
             session.delete(membership)
             self.bus.emit(ev.RoleChanged(workspace=subject.workspace, actor=subject.actor,
-                                         resource=f"user:{user.id}", details={"role": None}), session)
+                                         resource=f"user:{user.id}", before=membership.role, after=None),
+                          session)
 
     @staticmethod
     def _check_owner_change(subject: Subject, current_role: str | None, session: Session, workspace: str,
@@ -226,7 +227,7 @@ class Directory:
             membership.role = role
         if before != role:
             self.bus.emit(ev.RoleChanged(workspace=subject.workspace, actor=subject.actor, resource=f"user:{user.id}",
-                                         details={"from": before, "to": role}), session)
+                                         before=before, after=role), session)
         if groups is not None:
             self._set_groups(session, subject, user, groups)
 
@@ -243,7 +244,7 @@ class Directory:
                                                      GroupMemberRow.user_id == user.id))
         session.add_all(GroupMemberRow(workspace=subject.workspace, group_name=g, user_id=user.id) for g in wanted)
         self.bus.emit(ev.GroupsChanged(workspace=subject.workspace, actor=subject.actor, resource=f"user:{user.id}",
-                                       details={"from": current, "to": wanted}), session)
+                                       before=current, after=wanted), session)
 
     def set_groups(self, subject: Subject, email: str, groups: list[str]) -> Member:
         require("users:manage", Resource("user", subject.workspace, email), subject)
@@ -276,7 +277,7 @@ class Directory:
             user = session.scalar(select(UserRow).where(UserRow.email == normalise_email(email)))
             session.add(MembershipRow(workspace=subject.workspace, user_id=user.id, role=role, created_at=utc_now()))
             self.bus.emit(ev.RoleChanged(workspace=subject.workspace, actor=actor, resource=f"user:{user.id}",
-                                         details={"from": None, "to": role}), session)
+                                         before=None, after=role), session)
             return self._member(session, subject.workspace, user)
 
     def workspaces_of(self, subject: Subject) -> list[dict]:
@@ -384,7 +385,7 @@ class Directory:
             resource = f"user:{user.id}" if user else "user:unknown"
             self.bus.emit(ev.LoginAttempted(workspace=workspace, actor=resource, resource=resource,
                                             outcome="success" if ok else "failure",
-                                            details={} if ok else {"reason": reason}), session)
+                                             reason=None if ok else reason), session)
             if ok:
                 return self.subject_for(session, workspace, user.id)
         raise Unauthorized(SIGN_IN_FAILED[reason],

@@ -80,8 +80,7 @@ class ServedCall:
     def _event(self, model: str, status: int, prompt_tokens: int, completion_tokens: int,
                completion: str | None) -> ev.RequestServed:
         outcome = "success" if status == 200 else ("cancelled" if status == 499 else "failure")
-        details = {"endpoint": self.endpoint, "status": status, "request_id": self.request_id,
-                   "started_at": self.started_at}
+        pii_flags: dict[str, dict[str, int]] = {}
         if action(self.policy, "answers") == "redact" and completion:
             completion = redact_for(self.policy, "answers", completion)  # never keep what users were not shown
         content = None
@@ -95,12 +94,12 @@ class ServedCall:
                 if text not in found:
                     found[text] = findings(self.policy, stage, text)
                 if found[text]:
-                    details[f"pii_flags_{stage}"] = dict(found[text])
+                    pii_flags[stage] = dict(found[text])
         return ev.RequestServed(
             workspace=self.subject.workspace, actor=self.subject.actor, resource=f"model:{model}",
             outcome=outcome, model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-            details=details, content=content, content_user_id=self.subject.user_id, key_id=self.subject.key_id,
-            endpoint=self.endpoint,
+            endpoint=self.endpoint, status=status, request_id=self.request_id, started_at=self.started_at,
+            pii_flags=pii_flags, content=content, content_user_id=self.subject.user_id, key_id=self.subject.key_id,
             captured_messages=self.prompt_messages if self.policy.training_capture == "opt-in" else None,
             captured_completion=completion)
 

@@ -125,9 +125,8 @@ class KeyService:
             session.add(row)
             session.flush()
             self.bus.emit(ev.KeyCreated(workspace=subject.workspace, actor=subject.actor, resource=f"key:{row.id}",
-                                        details={"user": f"user:{member.user_id}", "scopes": scopes, "rpm": rpm,
-                                                 "tpd": tpd, "expires_at": row.expires_at.isoformat()
-                                                 if row.expires_at else None},
+                                        user=f"user:{member.user_id}", scopes=scopes, rpm=rpm, tpd=tpd,
+                                        expires_at=row.expires_at.isoformat() if row.expires_at else None,
                                         content={"name": name}, content_user_id=member.user_id), session)
             return _from_row(row, email), secret
 

@@ -97,7 +97,7 @@ class KnowledgeService:
             session.flush()
             session.add_all(CollectionGrantRow(collection_id=row.id, group_name=g) for g in groups)
             self.bus.emit(ev.CollectionCreated(workspace=subject.workspace, actor=subject.actor,
-                                               resource=f"collection:{row.id}", details={"groups": groups},
+                                               resource=f"collection:{row.id}", groups=groups,
                                                content={"name": name}, content_user_id=subject.user_id), session)
             return self._collection_dict(session, row, groups)
 
@@ -142,7 +142,7 @@ class KnowledgeService:
             collection_id = row.id
             self.bus.emit(ev.CollectionDeleted(workspace=subject.workspace, actor=subject.actor,
                                                resource=f"collection:{row.id}",
-                                               details={"documents": counts["documents"], "chunks": counts["chunks"]}),
+                                               documents=counts["documents"], chunks=counts["chunks"]),
                           session)
         self.index.forget(collection_id)
         self._release(hashes)
@@ -204,7 +204,7 @@ class KnowledgeService:
             bump_generation(session, row.id)
             self.bus.emit(ev.DocumentDeleted(workspace=subject.workspace, actor=subject.actor,
                                              resource=f"document:{document_id}",
-                                             details={"collection": row.id, "chunks": chunks}), session)
+                                             collection=row.id, chunks=chunks), session)
             content_hash, collection_id = document.content_hash, row.id
         self._release({content_hash})
         reindex_job = None

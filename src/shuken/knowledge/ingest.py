@@ -234,8 +234,7 @@ class Indexer:
             workspace = session.scalar(select(CollectionRow.workspace).where(CollectionRow.id == collection_id))
             self.bus.emit(DocumentIngested(
                 workspace=workspace, actor=actor_name(user_id, key_id), resource=f"document:{document.id}",
-                details={"collection": collection_id, "status": status, "chunks": len(prepared.drafts),
-                         "pages": parsed.pages},  # no file hash: the chain is unerasable
+                collection=collection_id, status=status, chunks=len(prepared.drafts), pages=parsed.pages,
                 content={"name": name}, content_user_id=document.created_by_user), session)
         if old_hash and old_hash != content_hash:  # only once the new version is committed
             with self.db.session() as session:

@@ -231,7 +231,7 @@ class ErasureService:
                 counts[w] = self._erase_in(session, w, user.id, purge, callers[w], now)
                 hashes[w] = self.bus.emit(ev.SubjectErased(
                     workspace=w, actor=callers[w].actor, resource=f"user:{user.id}",
-                    details={"subject": f"user:{user.id}", "counts": counts[w], "account": account}), session)
+                    subject=f"user:{user.id}", counts=counts[w], account=account), session)
                 purges.append((w, purge))
             if not elsewhere:
                 user.email, user.display_name = erased_email(user.id), ERASED_NAME
@@ -272,7 +272,7 @@ class ErasureService:
                 key.revoked_at = now
                 revoked += 1
                 self.bus.emit(ev.KeyRevoked(workspace=workspace, actor=caller.actor, resource=f"key:{key.id}",
-                                            details={"reason": "erasure"}), session)
+                                            reason="erasure"), session)
         session.execute(delete(GroupMemberRow).where(GroupMemberRow.workspace == workspace,
                                                      GroupMemberRow.user_id == user_id))
         session.execute(delete(WebSessionRow).where(WebSessionRow.workspace == workspace,  # signed out at once

@@ -57,7 +57,7 @@ class RetentionSweeper:
                 counts = self._sweep_workspace(session, workspace, limits, now, purge)
                 audit_hash = self.bus.emit(ev.RetentionSwept(
                     workspace=workspace, actor=actor, resource=f"workspace:{workspace}",
-                    details={"limits_days": limits, "counts": counts, "as_of": utc_iso(now)}), session)
+                    limits_days=limits, counts=counts, as_of=utc_iso(now)), session)
             counts["stored_files"], reindex_jobs = finish_purge(self.knowledge, purge)
             results[workspace] = {"limits_days": limits, "counts": counts, "audit_hash": audit_hash,
                                   "reindex_jobs": reindex_jobs}

@@ -233,7 +233,7 @@ def build_report(svc, subject: Subject, *, fmt: str = "json", verify_models: boo
         "checklists": checklists(facts),
     }
     report["export_record"] = svc.bus.emit(ev.DataExported(
-        workspace=workspace, actor=subject.actor, resource="compliance-report", details={"format": fmt}))
+        workspace=workspace, actor=subject.actor, resource="compliance-report", format=fmt))
     return report
 
 
