@@ -15,10 +15,8 @@ from shuken import __version__
 from shuken.api import admin_routes, health, knowledge_routes, openai_routes, privacy_routes, report_routes
 from shuken.web import pages
 from shuken.api.errors import install_error_handlers
-from shuken.chat.turns import ChatTurns
 from shuken.config import Settings
 from shuken.errors import ShukenError
-from shuken.gateway.gateway import Gateway
 from shuken.services import Services
 
 log = logging.getLogger("shuken.access")
@@ -105,11 +103,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # policy blocks and a sovereign install should not fetch. /openapi.json still describes the API.
     app = FastAPI(title="Shuken", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.services = services
-    app.state.gateway = Gateway(services.host, settings)
-    app.state.chat = ChatTurns(services, app.state.gateway, services.conversations)
+    app.state.gateway = services.gateway
+    app.state.chat = services.chat
     app.state.ready = False
     app.state.not_ready_reason = "starting"
-    install_error_handlers(app)
+    install_error_handlers(app, page_error=pages.page_error)
     app.include_router(health.router)
     app.include_router(openai_routes.router)
     app.include_router(knowledge_routes.router)

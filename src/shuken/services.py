@@ -6,7 +6,7 @@ what `emit` returns), then key usage (token quotas) and consented training captu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from shuken import native_threads
@@ -14,6 +14,8 @@ from shuken.config import Settings
 from shuken.gateway.host import ModelHost
 from shuken.registry.manifest import upstream_address
 from shuken.chat.conversations import ConversationService
+from shuken.chat.turns import ChatTurns
+from shuken.gateway.gateway import Gateway
 from shuken.governance.audit import AuditLog
 from shuken.governance.consent import ConsentService
 from shuken.governance.directory import Directory, policy_of
@@ -37,7 +39,7 @@ def guard_egress(settings: Settings, registry: ModelRegistry, bus: EventBus) -> 
     def audit_refusal(refusal: egress.Refusal) -> None:
         bus.emit_later(ev.EgressRefused(
             workspace=SYSTEM_WORKSPACE, actor="system", resource=f"host:{refusal.host}:{refusal.port or ''}",
-            outcome="refused", details={"kind": refusal.kind, "reason": refusal.reason}))
+            outcome="refused", kind=refusal.kind, reason=refusal.reason))
 
     # Registering an upstream engine is the operator's explicit allowance to reach it.
     allow = [*settings.egress_allow, *filter(None, map(upstream_address, registry.list()))]
@@ -56,11 +58,13 @@ class Services:
     governor: RequestGovernor
     registry: ModelRegistry
     host: ModelHost
+    gateway: Gateway
     knowledge: KnowledgeService
     erasure: ErasureService
     retention: RetentionSweeper
     sessions: SessionService
     conversations: ConversationService
+    chat: ChatTurns = field(init=False)  # a web-chat turn uses the other services, so it is made last
 
     @classmethod
     def open(cls, settings: Settings) -> "Services":
@@ -77,17 +81,21 @@ class Services:
         for subscriber in (audit.record, keys.on_event, consent.on_event):
             bus.subscribe(subscriber)
         registry = ModelRegistry(db, settings.models_dir)
-        if settings.sovereign:
-            guard_egress(settings, registry, bus)
-        host = ModelHost(registry, settings)
+        guard = guard_egress(settings, registry, bus) if settings.sovereign else None
+        host = ModelHost(registry, settings, on_upstream=(lambda address: guard.allow([address])) if guard else None)
+        gateway = Gateway(host, settings)
         knowledge = KnowledgeService(db, settings, host, bus)
         directory.ensure_workspace(DEFAULT_WORKSPACE)  # every install has one; the CLI acts in it by default
-        return cls(settings, db, bus, audit, directory, keys, consent, RequestGovernor(directory, bus), registry,
-                   host, knowledge, erasure=ErasureService(db, knowledge, bus),
-                   retention=RetentionSweeper(db, knowledge, bus),
-                   sessions=SessionService(db, directory, bus, idle=timedelta(minutes=settings.web_session_idle_minutes),
-                                           absolute=timedelta(hours=settings.web_session_hours)),
-                   conversations=ConversationService(db))
+        conversations = ConversationService(db)
+        services = cls(settings, db, bus, audit, directory, keys, consent, RequestGovernor(directory, bus), registry,
+                       host, gateway, knowledge, erasure=ErasureService(db, knowledge, bus),
+                       retention=RetentionSweeper(db, knowledge, bus),
+                       sessions=SessionService(db, directory, bus,
+                                               idle=timedelta(minutes=settings.web_session_idle_minutes),
+                                               absolute=timedelta(hours=settings.web_session_hours)),
+                       conversations=conversations)
+        services.chat = ChatTurns(services, gateway, conversations)
+        return services
 
     def close(self) -> None:
         self.bus.close()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shuken.errors import InvalidRequest, NotFound, ShukenError
@@ -40,14 +41,17 @@ def _validation_message(exc: RequestValidationError) -> InvalidRequest:
     return InvalidRequest(text, param=param, code="invalid_value")
 
 
-def _respond(request: Request, error: ShukenError):
-    """The API's error object, except on the web UI's pages, which show the same message as a page."""
-    from shuken.web.pages.common import html_error, wants_html
-
-    return html_error(request, error) if wants_html(request) else error_response(error)
+# The web UI's pages show an error as a page; the app wires that in (the UI sits above this layer).
+PageError = Callable[[Request, ShukenError], Response | None]
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, page_error: PageError | None = None) -> None:
+    """Every exception becomes the API's error object, or the page `page_error` returns for a UI request."""
+
+    def _respond(request: Request, error: ShukenError) -> Response:
+        page = page_error(request, error) if page_error is not None else None
+        return page if page is not None else error_response(error)
+
     @app.exception_handler(ShukenError)
     async def _shuken(request: Request, exc: ShukenError):
         if exc.status >= 500:

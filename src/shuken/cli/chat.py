@@ -21,17 +21,15 @@ def chat(
 ):
     """A quick terminal conversation with a local model (in-process; no server needed). Ctrl-D to leave."""
     from shuken.engines.base import GenerationRequest, SamplingParams, TextDelta
-    from shuken.gateway.host import ModelHost
 
     settings = Settings(parallel_sequences=1)
-    with services() as svc:
+    with services(settings) as svc:
         svc.registry.seed_bundled(show_progress=True)
         name = model or settings.default_model
         messages = [{"role": "system", "content": system}] if system else []
 
         async def converse():
-            host = ModelHost(svc.registry, settings)
-            engine = await host.engine_for(name, "chat")
+            engine = await svc.host.engine_for(name, "chat")
             err.print(f"Chatting with [bold]{name}[/bold]. Ctrl-D to leave.")
             try:
                 while True:
@@ -53,7 +51,7 @@ def chat(
                     sys.stdout.write("\n")
                     messages.append({"role": "assistant", "content": "".join(reply)})
             finally:
-                await host.close()
+                await svc.host.close()
 
         try:
             asyncio.run(converse())

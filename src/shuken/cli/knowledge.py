@@ -269,17 +269,15 @@ def ask(
 ):
     """Answer a question from documents, with numbered citations."""
     from shuken.gateway.schemas import ChatCompletionRequest
-    from shuken.gateway.gateway import Gateway
     from shuken.knowledge.answering import grounded_answer
 
     settings = Settings(parallel_sequences=1)
-    with services() as svc:
+    with services(settings) as svc:
         svc.registry.seed_bundled(show_progress=True)
         request = ChatCompletionRequest(model=model or settings.default_model, max_tokens=max_tokens,
                                         temperature=0, messages=[{"role": "user", "content": question}],
                                         knowledge={"collections": collection, "k": k})
-        gateway = Gateway(svc.host, settings)
-        response = _run(svc, grounded_answer(gateway, svc.knowledge, OPERATOR, request, "cli"))
+        response = _run(svc, grounded_answer(svc.gateway, svc.knowledge, OPERATOR, request, "cli"))
     if as_json:
         return print_json(response)
     sys.stdout.write(response["choices"][0]["message"]["content"].strip() + "\n")

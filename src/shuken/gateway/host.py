@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from importlib.metadata import entry_points
+from typing import Callable
 
+from shuken import plugins
 from shuken.config import Settings
 from shuken.engines.base import Engine
 from shuken.errors import InvalidRequest, Unavailable
-from shuken.governance.egress import current_guard
 from shuken.localisable import Message, tr
 from shuken.registry import ModelManifest, ModelRegistry
 from shuken.registry.manifest import upstream_address
 
 log = logging.getLogger("shuken.host")
-ENGINE_GROUP = "shuken.engines"
 
 CAPABILITIES = ("chat", "completions", "embeddings")
 
@@ -45,14 +44,14 @@ def unsupported_capability(manifest: ModelManifest, capability: str) -> Message:
               "model such as multilingual-e5-small.", name=name)
 
 
-def engine_classes() -> dict[str, type]:
-    return {ep.name: ep for ep in entry_points(group=ENGINE_GROUP)}
-
-
 class ModelHost:
-    def __init__(self, registry: ModelRegistry, settings: Settings):
+    def __init__(self, registry: ModelRegistry, settings: Settings,
+                 on_upstream: Callable[[str], None] | None = None):
+        """`on_upstream(host_port)` is told each upstream server a loaded engine will reach (the composition root
+        wires it to the egress guard: registering an upstream is the operator's allowance to reach it)."""
         self.registry = registry
         self.settings = settings
+        self.on_upstream = on_upstream
         self.engines: dict[str, Engine] = {}
         self._loads: dict[str, asyncio.Task] = {}
 
@@ -83,17 +82,16 @@ class ModelHost:
         return await asyncio.shield(task)
 
     async def _load(self, manifest: ModelManifest) -> Engine:
-        entry = engine_classes().get(manifest.engine)
-        if entry is None:
+        if manifest.engine not in plugins.names(plugins.ENGINES):
             raise Unavailable(tr("No engine '%(engine)s' is installed for model '%(name)s'. "
                                  "Installed engines: %(engines)s.", engine=manifest.engine, name=manifest.name,
-                                 engines=", ".join(sorted(engine_classes()))))
+                                 engines=", ".join(plugins.names(plugins.ENGINES))))
         started = time.perf_counter()
         await asyncio.to_thread(self.registry.require_intact, manifest)
-        engine = entry.load()(manifest, self.settings)
-        address, guard = upstream_address(manifest), current_guard()
-        if address and guard is not None:  # registered after the guard was installed (e.g. by the CLI)
-            guard.allow([address])
+        engine = plugins.load(plugins.ENGINES, manifest.engine)(manifest, self.settings)
+        address = upstream_address(manifest)
+        if address and self.on_upstream is not None:  # it may have been registered after start (e.g. by the CLI)
+            self.on_upstream(address)
         await engine.start()
         self.engines[manifest.name] = engine
         log.info("model loaded", extra={"model": manifest.name, "engine": manifest.engine,

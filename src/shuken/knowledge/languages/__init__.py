@@ -8,10 +8,10 @@ same function is applied to documents and queries), already free of punctuation 
 from __future__ import annotations
 
 from functools import cache
-from importlib.metadata import entry_points
 from typing import ClassVar, Protocol
 
-TOKENIZER_GROUP = "shuken.tokenizers"
+from shuken import plugins
+
 FALLBACK_LANGUAGE = "und"  # undetermined: handled by the generic Unicode word tokeniser
 
 
@@ -23,14 +23,9 @@ class Tokenizer(Protocol):
         ...
 
 
-@cache
 def tokenizer_classes() -> dict[str, type]:
-    by_language: dict[str, type] = {}
-    for entry in entry_points(group=TOKENIZER_GROUP):
-        cls = entry.load()
-        for language in cls.languages:
-            by_language[language] = cls
-    return by_language
+    """Language code → tokeniser class, from every installed `shuken.tokenizers` plugin."""
+    return plugins.by_attribute(plugins.TOKENIZERS, "languages")
 
 
 @cache

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import ClassVar, Literal, Protocol
 
+from shuken import plugins
 from shuken.localisable import tr
-
-PARSER_GROUP = "shuken.parsers"
 
 BlockKind = Literal["heading", "paragraph", "table", "list"]
 
@@ -110,12 +108,7 @@ class Parser(Protocol):
 @cache
 def parser_classes() -> dict[str, type]:
     """Suffix → parser class, from every installed `shuken.parsers` plugin."""
-    by_suffix: dict[str, type] = {}
-    for entry in entry_points(group=PARSER_GROUP):
-        cls = entry.load()
-        for suffix in cls.suffixes:
-            by_suffix[suffix] = cls
-    return by_suffix
+    return plugins.by_attribute(plugins.PARSERS, "suffixes")
 
 
 def supported_suffixes() -> list[str]:

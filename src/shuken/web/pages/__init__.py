@@ -3,6 +3,9 @@
 from fastapi import APIRouter
 
 from shuken.web.pages import admin, audit, auth, chat, knowledge
+from shuken.web.pages.common import page_error
+
+__all__ = ["page_error", "router"]
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)

@@ -180,6 +180,11 @@ def html_error(request: Request, error: ShukenError) -> Response:
     return render(request, "error.html.j2", status=error.status, error=error)
 
 
+def page_error(request: Request, error: ShukenError) -> Response | None:
+    """The UI's rendering of an error, or None for the API's paths (they keep the API's error object)."""
+    return html_error(request, error) if wants_html(request) else None
+
+
 def wants_html(request: Request) -> bool:
     path = request.url.path
     return not path.startswith(("/v1", "/healthz", "/readyz", "/metrics"))
