@@ -11,7 +11,7 @@ with values spells a literal percent sign `%%`.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 
 class Message(str):

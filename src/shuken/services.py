@@ -67,7 +67,7 @@ class Services:
     chat: ChatTurns = field(init=False)  # a web-chat turn uses the other services, so it is made last
 
     @classmethod
-    def open(cls, settings: Settings) -> "Services":
+    def open(cls, settings: Settings) -> Services:
         native_threads.configure()
         if settings.sovereign:  # before any library that reads these switches is imported
             egress.apply_offline_switches()

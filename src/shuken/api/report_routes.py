@@ -28,8 +28,9 @@ async def compliance_report(request: Request, subject: Caller, format: str = "ht
     if format not in ("html", "json"):
         raise InvalidRequest(tr("format must be html or json."), param="format")
     services = request.app.state.services
+    address = server_address(request)
     report = await run_in_threadpool(lambda: compliance.build_report(services, subject, fmt=format,
-                                                                     verify_models=verify_models, **server_address(request)))
+                                                                     verify_models=verify_models, **address))
     if format == "json":
         return report
     html = await run_in_threadpool(compliance.render_html, report)

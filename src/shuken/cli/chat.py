@@ -57,4 +57,4 @@ def chat(
             asyncio.run(converse())
         except ShukenError as exc:
             err.print(f"[red]error:[/red] {exc.message}")
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None

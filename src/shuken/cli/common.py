@@ -32,7 +32,7 @@ def services(settings: Settings | None = None):
         yield opened
     except ShukenError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     finally:
         if opened:
             opened.close()

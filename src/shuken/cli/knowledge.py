@@ -238,7 +238,8 @@ def jobs_resume(job_id: Annotated[Optional[str], typer.Argument(help="One job; d
 @app.command()
 def search(
     query: str,
-    collection: Annotated[Optional[list[str]], typer.Option("--collection", "-c", help="Repeatable; default all.")] = None,
+    collection: Annotated[Optional[list[str]],
+                          typer.Option("--collection", "-c", help="Repeatable; default all.")] = None,
     k: Annotated[int, typer.Option("--k", help="How many passages.")] = 10,
     mode: Annotated[str, typer.Option(help="hybrid, keyword or dense.")] = "hybrid",
     as_json: JsonOpt = False,

@@ -7,7 +7,8 @@ translation lives in shuken.gateway.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+from collections.abc import AsyncIterator
 
 from shuken.config import Settings
 from shuken.registry.manifest import ModelManifest

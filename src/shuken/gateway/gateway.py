@@ -10,7 +10,8 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator, Protocol
+from typing import Protocol
+from collections.abc import AsyncIterator
 
 from shuken.config import Settings
 from shuken.engines.base import Finished, GenerationRequest, TextDelta
@@ -34,7 +35,7 @@ class _Call:
     first: float | None = None  # when the first text arrived
     prompt: object = None
     transcript: list[str] | None = None
-    observer: "CallObserver | None" = None
+    observer: CallObserver | None = None
     log_text: bool = False
     pieces: int = 0  # text deltas so far (about one token each): what a cancelled call still cost
 
@@ -86,7 +87,7 @@ class Gateway:
     def get_model(self, name: str) -> dict:
         return fmt.model_card(self.host.registry.get(name))
 
-    async def _submit(self, request: ChatCompletionRequest | CompletionRequest, client: str, call: "_Call"):
+    async def _submit(self, request: ChatCompletionRequest | CompletionRequest, client: str, call: _Call):
         request.refuse_unsupported()
         is_chat = isinstance(request, ChatCompletionRequest)
         engine = await self.host.engine_for(request.model, "chat" if is_chat else "completions")
@@ -137,7 +138,7 @@ class Gateway:
             return self._stream(_Events(events()), shaper, call, decorator)
         return await self._collect(_Events(events()), shaper, call, decorator)
 
-    def _count(self, call: "_Call", status: int, finished: Finished | None = None) -> None:
+    def _count(self, call: _Call, status: int, finished: Finished | None = None) -> None:
         self.metrics.requests.labels(call.model, call.endpoint, str(status)).inc()
         self.metrics.latency.labels(call.model, call.endpoint).observe(time.perf_counter() - call.started)
         if call.observer is not None:
@@ -146,7 +147,7 @@ class Gateway:
                                    finished.completion_tokens if finished else call.pieces,
                                    "".join(call.transcript) if call.transcript is not None else None)
 
-    def _finish(self, call: "_Call", finished: Finished) -> None:
+    def _finish(self, call: _Call, finished: Finished) -> None:
         self._count(call, 200, finished)
         self.metrics.tokens.labels(call.model, "prompt").inc(finished.prompt_tokens)
         self.metrics.tokens.labels(call.model, "completion").inc(finished.completion_tokens)
@@ -162,13 +163,13 @@ class Gateway:
             record.update(prompt=call.prompt, completion="".join(call.transcript))
         log.info("generation finished", extra=record)
 
-    def _on_text(self, call: "_Call", text: str) -> None:
+    def _on_text(self, call: _Call, text: str) -> None:
         call.first = call.first or time.perf_counter()
         call.pieces += 1
         if call.transcript is not None:
             call.transcript.append(text)
 
-    async def _collect(self, generation, shaper, call: "_Call", decorator: ResponseDecorator | None) -> dict:
+    async def _collect(self, generation, shaper, call: _Call, decorator: ResponseDecorator | None) -> dict:
         parts, finished = [], None
         try:
             async for event in generation:
@@ -194,7 +195,7 @@ class Gateway:
         decorator.annotate(response)
         return response
 
-    async def _stream(self, generation, shaper, call: "_Call",
+    async def _stream(self, generation, shaper, call: _Call,
                       decorator: ResponseDecorator | None) -> AsyncIterator[bytes]:
         settled = False  # finished or failed, i.e. the engine holds nothing for us
         try:

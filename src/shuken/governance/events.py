@@ -11,7 +11,8 @@ import logging
 import queue
 import threading
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 

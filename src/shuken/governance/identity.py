@@ -27,7 +27,7 @@ class Subject:
     scopes: frozenset[str] | None = None
 
     @classmethod
-    def operator(cls, workspace: str = DEFAULT_WORKSPACE) -> "Subject":
+    def operator(cls, workspace: str = DEFAULT_WORKSPACE) -> Subject:
         """The local operator using the CLI on the server's own machine: an owner of the workspace."""
         return cls(workspace=workspace, role="owner")
 

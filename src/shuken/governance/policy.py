@@ -35,9 +35,15 @@ class WorkspacePolicy(BaseModel):
                                  description="How people oversee the system's output (EU AI Act Art. 14).")
 
     @classmethod
-    def load(cls, stored: dict | None) -> "WorkspacePolicy":
+    def load(cls, stored: dict | None) -> WorkspacePolicy:
         return cls.model_validate(stored or {})
 
-    def updated(self, changes: dict) -> "WorkspacePolicy":
+    def retention_limits(self) -> dict[str, int | None]:
+        """Each kind of retained data → its limit in days (None: kept until deleted)."""
+        return {"conversations": self.retention_conversations_days,
+                "audit_content": self.retention_audit_content_days,
+                "files": self.retention_files_days, "training_records": self.retention_training_days}
+
+    def updated(self, changes: dict) -> WorkspacePolicy:
         """A copy with `changes` applied and validated; unknown settings are an error."""
         return type(self).model_validate({**self.model_dump(), **changes})

@@ -4,7 +4,7 @@ relevant was found (without asking the model, which would invent an answer)."""
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from shuken.gateway.schemas import ChatCompletionRequest, ChatMessage
 from shuken.gateway.gateway import Gateway

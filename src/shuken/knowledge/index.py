@@ -185,7 +185,7 @@ class SqliteIndex:
             if matrix.ann is not None:
                 found_ann = matrix.ann.search(query, min(limit, len(matrix.chunk_ids)))
                 found.extend((int(key), float(1.0 - distance))  # usearch "ip" distance is 1 - dot product
-                             for key, distance in zip(found_ann.keys, found_ann.distances))
+                             for key, distance in zip(found_ann.keys, found_ann.distances, strict=True))
                 continue
             scores = matrix.vectors @ query
             top = min(limit, len(scores))

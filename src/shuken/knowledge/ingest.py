@@ -173,7 +173,7 @@ class Indexer:
                 kept.append(block)
         drafts = chunk_blocks(kept, parsed.text, max_units=self.chunk_units)
         languages = [detect_language(index_text(d)) for d in drafts]
-        terms = [index_terms(index_text(d), language) for d, language in zip(drafts, languages)]
+        terms = [index_terms(index_text(d), language) for d, language in zip(drafts, languages, strict=True)]
         return _Prepared(parsed, drafts, languages, terms, fingerprints, sources, duplicates)
 
     def _write(self, collection_id: int, name: str, content_hash: str, path: Path, prepared: _Prepared,
@@ -181,7 +181,7 @@ class Indexer:
         now = datetime.now(timezone.utc)
         parsed = prepared.parsed
         weights = Counter()
-        for draft, language in zip(prepared.drafts, prepared.languages):
+        for draft, language in zip(prepared.drafts, prepared.languages, strict=True):
             weights[language] += len(draft.text)
         with self.db.session() as session:
             if job_file_id is not None and session.get(IngestJobFileRow, job_file_id, with_for_update=True) is None:
@@ -217,7 +217,7 @@ class Indexer:
             document.updated_at = now
             session.flush()
             for ordinal, (draft, language, terms) in enumerate(zip(prepared.drafts, prepared.languages,
-                                                                   prepared.terms)):
+                                                                   prepared.terms, strict=True)):
                 chunk = ChunkRow(document_id=document.id, collection_id=collection_id, ordinal=ordinal,
                                  text=draft.text, heading=draft.heading, language=language, page=draft.page,
                                  page_end=draft.page_end, start_offset=draft.start, end_offset=draft.end)

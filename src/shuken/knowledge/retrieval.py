@@ -80,7 +80,8 @@ def fuse(keyword: list[tuple[int, float]], dense: list[tuple[int, float]],
     return sorted(hits, key=lambda h: -h.score)
 
 
-def allowed_collections(session: Session, subject: Subject, collection_ids: list[int] | None) -> list[AllowedCollection]:
+def allowed_collections(session: Session, subject: Subject,
+                        collection_ids: list[int] | None) -> list[AllowedCollection]:
     query = select(CollectionRow.id, CollectionRow.generation).where(readable_condition(subject))
     if collection_ids is not None:
         query = query.where(CollectionRow.id.in_(collection_ids))
@@ -176,6 +177,7 @@ class Retriever:
             chunk, hit.document_name, hit.collection = found
             hit.document_id, hit.text, hit.heading, hit.language = (chunk.document_id, chunk.text, chunk.heading,
                                                                     chunk.language)
-            hit.page, hit.page_end, hit.start, hit.end = chunk.page, chunk.page_end, chunk.start_offset, chunk.end_offset
+            hit.page, hit.page_end = chunk.page, chunk.page_end
+            hit.start, hit.end = chunk.start_offset, chunk.end_offset
             kept.append(hit)
         return kept

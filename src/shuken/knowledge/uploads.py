@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Callable
+from typing import BinaryIO
+from collections.abc import Callable
 
 from shuken.config import Settings
 from shuken.errors import InvalidRequest, PayloadTooLarge

@@ -24,14 +24,7 @@ from shuken.store.tables import (
     AuditContentRow, CollectionRow, ConversationRow, DocumentRow, IngestJobRow, TrainingRecordRow, WorkspaceRow,
 )
 
-# kind → the policy field holding its limit in days
-LIMITS = {"conversations": "retention_conversations_days", "audit_content": "retention_audit_content_days",
-          "files": "retention_files_days", "training_records": "retention_training_days"}
 SYSTEM_ACTOR = "system:retention"
-
-
-def limits_of(policy: WorkspacePolicy) -> dict[str, int | None]:
-    return {kind: getattr(policy, name) for kind, name in LIMITS.items()}
 
 
 class RetentionSweeper:
@@ -49,7 +42,7 @@ class RetentionSweeper:
                         for row in session.scalars(select(WorkspaceRow).order_by(WorkspaceRow.slug))}
         results, deleted_chunks = {}, False
         for workspace, policy in policies.items():
-            limits = limits_of(policy)
+            limits = policy.retention_limits()
             if not any(limits.values()):
                 continue
             purge = Purge()

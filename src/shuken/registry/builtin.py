@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from shuken.registry.hashing import CHUNK, progress_bar
 

@@ -10,7 +10,7 @@ import stat
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -21,7 +21,6 @@ from shuken.governance import egress
 from shuken.governance.authz import Resource, require
 from shuken.governance.identity import Subject
 from shuken.governance.policy import WorkspacePolicy
-from shuken.privacy.retention import limits_of
 from shuken.localisable import joined, tr
 from shuken.registry.builtin import BUNDLED
 from shuken.store.tables import AuditCheckpointRow, ConsentEventRow, MembershipRow, TrainingRecordRow
@@ -323,7 +322,8 @@ def environment_checks(environ: Mapping[str, str], before: Mapping[str, str] | N
 # -- workspaces and audit -------------------------------------------------------------------------------------
 def retention_days(policy: WorkspacePolicy) -> dict[str, int | None]:
     """Each kind's retention limit in days (None: kept until deleted), as the reports name the kinds."""
-    return {"training" if kind == "training_records" else kind: days for kind, days in limits_of(policy).items()}
+    return {"training" if kind == "training_records" else kind: days
+            for kind, days in policy.retention_limits().items()}
 
 
 def _days(value: int | None) -> str:

@@ -41,7 +41,7 @@ def chat_prompt_tokens(runtime: LlamaRuntime, template: str, messages: list[dict
             "from the template's special tokens; it refuses rather than risk forged turns. "
             "Use /v1/completions, or a model whose template inserts contents unchanged."), param="model")
     tokens = _markup_tokens(runtime, pieces[0], first=True)
-    for index, markup in zip(indices, pieces[2::2]):
+    for index, markup in zip(indices, pieces[2::2], strict=True):
         tokens += runtime.tokenize(texts[index], add_special=False, parse_special=False)
         tokens += _markup_tokens(runtime, markup, first=False)
     if not pieces[0] and runtime.add_bos:

@@ -13,7 +13,8 @@ import logging
 import threading
 from collections import deque
 from concurrent.futures import Future
-from typing import Callable, Protocol
+from typing import Protocol
+from collections.abc import Callable
 
 log = logging.getLogger("shuken.llamacpp")
 
@@ -29,11 +30,11 @@ class Steppable(Protocol):
 
 
 class LlamaThread:
-    _shared: "LlamaThread | None" = None
+    _shared: LlamaThread | None = None
     _shared_lock = threading.Lock()
 
     @classmethod
-    def shared(cls) -> "LlamaThread":
+    def shared(cls) -> LlamaThread:
         with cls._shared_lock:
             if cls._shared is None:
                 cls._shared = cls()

@@ -94,9 +94,8 @@ def find_birth_dates(text: str) -> Iterator[PiiEntity]:
         start, end = match.start(), match.end()
         window_start = max(0, start - CUE_WINDOW)
         paragraph = text.rfind("\n\n", window_start, start)
-        cue = None
-        for cue in _CUE_BEFORE.finditer(text, paragraph + 2 if paragraph >= 0 else window_start, start):
-            pass
+        cues = list(_CUE_BEFORE.finditer(text, paragraph + 2 if paragraph >= 0 else window_start, start))
+        cue = cues[-1] if cues else None  # the nearest cue before the date
         if cue is not None and cue.start() not in claimed:
             claimed.add(cue.start())
         elif not _CUE_AFTER.match(text, end):

@@ -14,7 +14,7 @@ _EXCLUDE = {
 }
 
 _lock = threading.Lock()
-_pipelines: dict[str, "Pipeline | None"] = {}
+_pipelines: dict[str, Pipeline | None] = {}
 
 
 class Pipeline:

@@ -33,7 +33,7 @@ _STREET_AFTER = re.compile(
     r"[ \t]+(?:[A-Z][\w'.]*[ \t]+){0,3}(?:St|Street|Ave|Avenue|Rd|Road|Rue|Lane|Blvd|Way|Drive|Apt)\b"
 )
 _CUE = re.compile(
-    r"tel\b|phone|mobile|cell|fax|call|whats ?app|contact|office|home|work|電話|携帯|連絡先|ＴＥＬ|℡|ファックス|ﾌｧｯｸｽ|FAX",
+    r"tel\b|phone|mobile|cell|fax|call|whats ?app|contact|office|home|work|電話|携帯|連絡先|ＴＥＬ|℡|ファックス|ﾌｧｯｸｽ|FAX",  # noqa: E501  (one alternation reads best whole)
     re.IGNORECASE,
 )
 LANGUAGE_REGIONS = {

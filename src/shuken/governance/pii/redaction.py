@@ -65,9 +65,8 @@ class PiiStreamRedactor:
         """How much of the pending text can be decided now: up to the last boundary, less an open tail
         (at most WINDOW characters are ever held back beyond what a boundary allows)."""
         pending = self._pending
-        last = None
-        for last in _BOUNDARY.finditer(pending):
-            pass
+        boundaries = list(_BOUNDARY.finditer(pending))
+        last = boundaries[-1] if boundaries else None
         cut = last.end() if last else 0
         tail = _OPEN_TAIL.search(pending, max(0, cut - WINDOW), cut)
         if tail is not None and tail.end() == cut:

@@ -30,7 +30,8 @@ from shuken.knowledge.languages._common import HAN, HANGUL, KANA
 SAMPLE = 2000
 CJK_WEIGHT = 3
 KANA_SHARE = 0.05  # JSQuAD: lowest share in a paragraph 0.056, median 0.55; XQuAD zh: 0
-LATIN_LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl", "sv", "da", "no", "pl", "cs", "ro", "tr", "id", "fi", "hu", "vi")
+LATIN_LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl", "sv", "da", "no", "pl", "cs", "ro", "tr", "id", "fi", "hu",
+                   "vi")
 SHORT_LATIN_LANGUAGES = ("en", "fr")
 CYRILLIC_LANGUAGES = ("ru", "uk", "bg", "sr", "mk", "be", "kk")
 ARABIC_SCRIPT_LANGUAGES = ("ar", "fa", "ur")
@@ -42,7 +43,7 @@ LATIN_WEIGHT = 0.4  # Latin names and acronyms are common inside text in other s
 _SCRIPTS: list[tuple[str, re.Pattern[str]]] = [
     ("kana", re.compile(f"[{KANA}]")),
     ("han", re.compile(f"[{HAN}]")),
-    ("arabic", re.compile(r"[\u0620-\u064a\u066e-\u06d3\u06fa-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufefc]")),
+    ("arabic", re.compile(r"[\u0620-\u064a\u066e-\u06d3\u06fa-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufefc]")),  # noqa: E501
     ("devanagari", re.compile(r"[\u0900-\u0963\u0971-\u097f\ua8e0-\ua8ff]")),
     ("hangul", re.compile(f"[{HANGUL}]")),
     ("cyrillic", re.compile(r"[\u0400-\u04ff\u0500-\u052f]")),

@@ -36,8 +36,10 @@ DROPPED_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空�
 # question words), in both lemma and base spelling so the set fits every normal form.
 STOP_WORDS = frozenset(
     """
-    為る 居る 有る 成る 言う 此れ 其れ 彼れ 此の 其の 彼の 此処 其処 彼処 事 物 為 様 何 何処 誰 何時 如何 何故 何れ 何の
-    する いる ある なる いう これ それ あれ この その あの ここ そこ あそこ こと もの ため よう どこ いつ どう なぜ どれ どの
+    為る 居る 有る 成る 言う 此れ 其れ 彼れ 此の 其の 彼の 此処 其処 彼処
+    事 物 為 様 何 何処 誰 何時 如何 何故 何れ 何の
+    する いる ある なる いう これ それ あれ この その あの ここ そこ あそこ
+    こと もの ため よう どこ いつ どう なぜ どれ どの
     どちら どんな
     """.split()
 )
@@ -149,4 +151,4 @@ def _nodes(output: str):
     if len(fields) % 5:  # fugashi strips trailing whitespace, so a last node with empty fields is short
         return [(line.split("\t") + ["", "", "", ""])[:5] for line in output.split("\n") if "\t" in line]
     it = iter(fields)
-    return zip(it, it, it, it, it)
+    return zip(it, it, it, it, it, strict=False)  # groups of five fields

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import io
+from itertools import pairwise
 import math
 import re
 import statistics
@@ -97,12 +98,12 @@ def _paragraphs(lines: list[_Line], page: int) -> list[_Paragraph]:
     lines = [line for line in lines if line.text.strip()]
     if not lines:
         return []
-    steps = [a.y - b.y for a, b in zip(lines, lines[1:])
+    steps = [a.y - b.y for a, b in pairwise(lines)
              if a.y is not None and b.y is not None and 0 < a.y - b.y < 3 * max(a.size, b.size, 1)]
     usual = statistics.median(steps) if steps else None
     widest = max(len(line.text.strip()) for line in lines)
     paragraphs = [_Paragraph([lines[0]], page)]
-    for before, line in zip(lines, lines[1:]):
+    for before, line in pairwise(lines):
         new = False
         if before.y is not None and line.y is not None:
             step = before.y - line.y
