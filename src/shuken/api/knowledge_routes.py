@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from shuken.api.auth import Caller
 from shuken.api.uploads import submit_multipart
+from shuken.gateway.schemas import MAX_K
 from shuken.knowledge.retrieval import Mode
 
 router = APIRouter(prefix="/v1")
@@ -27,7 +28,7 @@ class NewCollection(BaseModel):
 
 class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=4000)
-    k: int = Field(default=10, ge=1, le=50)
+    k: int = Field(default=10, ge=1, le=MAX_K)
     mode: Mode = "hybrid"
 
 

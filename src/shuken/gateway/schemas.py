@@ -109,11 +109,15 @@ class SamplingFields(_Request):
         return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
 
 
+# The most passages one retrieval returns, for search and grounded answers alike (the one place it is written).
+MAX_K = 50
+
+
 class KnowledgeOptions(_Request):
     """Shuken extension (`extra_body={"knowledge": ...}`): answer from these collections, with citations."""
 
     collections: list[str] = Field(min_length=1, max_length=20)
-    k: int = Field(default=5, ge=1, le=20)
+    k: int = Field(default=5, ge=1, le=MAX_K)
 
 
 class ChatCompletionRequest(SamplingFields):

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from shuken.config import Settings
 from shuken.errors import Forbidden, InvalidRequest, NotFound
 from shuken.gateway.host import ModelHost
+from shuken.gateway.schemas import MAX_K
 from shuken.knowledge import uploads
 from shuken.governance import events as ev
 from shuken.governance.authz import Resource, authorize, require
@@ -41,7 +42,6 @@ from shuken.store.tables import (
 )
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-MAX_K = 50
 
 
 def document_dict(row: DocumentRow, collection: str) -> dict:
