@@ -9,6 +9,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from shuken.api.auth import Caller
+from shuken.gateway.answers import AnswerStream
 from shuken.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from shuken.governance.identity import Subject
 from shuken.chat.generation import governed_generation
@@ -41,9 +42,9 @@ async def until_disconnected(request: Request, work):
 async def _generate(request: Request, body, subject: Subject, endpoint: str):
     work = await governed_generation(request.app.state.services, _gateway(request), subject, body, endpoint)
     result = await (work if body.stream else until_disconnected(request, work))
-    if isinstance(result, (dict, Response)):
-        return result
-    return StreamingResponse(result, media_type="text/event-stream", headers=STREAM_HEADERS)
+    if isinstance(result, AnswerStream):
+        return StreamingResponse(result.sse(), media_type="text/event-stream", headers=STREAM_HEADERS)
+    return result
 
 
 @router.get("/models")

@@ -20,7 +20,7 @@ def client_name(subject: Subject) -> str:
 
 async def governed_generation(services, gateway: Gateway, subject: Subject,
                               body: ChatCompletionRequest | CompletionRequest, endpoint: str):
-    """The awaitable that produces the answer (a dict, or an SSE byte iterator when `body.stream`)."""
+    """The awaitable that produces the answer (a dict, or an `AnswerStream` of events when `body.stream`)."""
     messages = [m.for_template() for m in body.messages] if hasattr(body, "messages") \
         else [{"role": "user", "content": body.single_prompt}]
     call = await asyncio.to_thread(services.governor.begin, subject, endpoint, messages)

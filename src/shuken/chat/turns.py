@@ -1,6 +1,7 @@
 """One turn of the web chat: record the question, generate the answer through the governed path from as much of
-the conversation as fits the model's context (`chat.context`), and turn the OpenAI stream into events for the
-page (the answer's text so far, less often as it grows, then the stored message).
+the conversation as fits the model's context (`chat.context`), and turn the answer's events (`gateway.answers`,
+the same ones the API encodes as SSE) into events for the page: the answer's text so far, less often as it
+grows, then the stored message.
 
 The answer is stored whatever happens: finished, failed, or stopped by the user (then marked stopped), so
 the conversation shows afterwards exactly what the user saw.
@@ -9,7 +10,6 @@ the conversation shows afterwards exactly what the user saw.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass, field
 from collections.abc import AsyncIterator
@@ -20,6 +20,7 @@ from shuken.chat.context import history_budget
 from shuken.chat.conversations import ConversationService
 from shuken.chat.generation import governed_generation
 from shuken.errors import ContextLengthExceeded
+from shuken.gateway.answers import AnswerEnded, AnswerEvent, AnswerFailed, AnswerStream, AnswerText
 from shuken.gateway.schemas import ChatCompletionRequest, ChatMessage, KnowledgeOptions
 from shuken.governance.identity import Subject
 
@@ -42,23 +43,13 @@ class TurnState:
     model: str = ""
 
 
-def _sse_payloads(raw: bytes) -> list[dict | str]:
-    payloads = []
-    for line in raw.decode("utf-8").splitlines():
-        if line.startswith("data: "):
-            data = line[len("data: "):]
-            payloads.append(data if data == "[DONE]" else json.loads(data))
-    return payloads
-
-
-def _absorb(state: TurnState, payload: dict) -> None:
-    if "error" in payload:
-        state.error = payload["error"].get("message") or "The answer failed."
-        return
-    if payload.get("citations") is not None:
-        state.citations = payload["citations"]
-    for choice in payload.get("choices", []):
-        state.text += (choice.get("delta") or {}).get("content") or ""
+def _absorb(state: TurnState, event: AnswerEvent) -> None:
+    if isinstance(event, AnswerText):
+        state.text += event.text
+    elif isinstance(event, AnswerEnded):
+        state.citations = event.extras.get("citations") or state.citations
+    elif isinstance(event, AnswerFailed):
+        state.error = event.error.message or "The answer failed."
 
 
 def stored_text(state: TurnState) -> str:
@@ -87,31 +78,31 @@ class ChatTurns:
         budget = history_budget(context, knowledge.k if knowledge else 0, self.services.settings.chunk_units)
         messages = await asyncio.to_thread(self.conversations.history, subject, conversation_id, budget, replaces)
         try:
-            sse = await self._generate(subject, model, messages, knowledge)
+            answer = await self._generate(subject, model, messages, knowledge)
         except ContextLengthExceeded:
             if len(messages) == 1:
                 raise  # the question itself (with its sources) is too long: the engine's message says so
             # The estimate fell short (an unusual tokenizer, or long sources): the model refused before answering,
             # so nothing was sent yet. Ask again with the question alone.
-            sse = await self._generate(subject, model, messages[-1:], knowledge)
-        return self._events(subject, conversation_id, sse, TurnState(model=model), bool(collections), replaces)
+            answer = await self._generate(subject, model, messages[-1:], knowledge)
+        return self._events(subject, conversation_id, answer, TurnState(model=model), bool(collections), replaces)
 
     async def _generate(self, subject: Subject, model: str, messages: list[dict],
-                        knowledge: KnowledgeOptions | None):
+                        knowledge: KnowledgeOptions | None) -> AnswerStream:
         body = ChatCompletionRequest(model=model, stream=True, knowledge=knowledge,
                                      messages=[ChatMessage.model_validate(m) for m in messages])
         work = await governed_generation(self.services, self.gateway, subject, body, "chat")
-        return await work
+        answer = await work
+        assert isinstance(answer, AnswerStream)  # the body asked for a stream
+        return answer
 
-    async def _events(self, subject: Subject, conversation_id: int, sse, state: TurnState, grounded: bool,
-                      replaces: int | None) -> AsyncIterator[dict]:
+    async def _events(self, subject: Subject, conversation_id: int, answer: AnswerStream, state: TurnState,
+                      grounded: bool, replaces: int | None) -> AsyncIterator[dict]:
         stored, stopped = None, True
         last_update = 0.0
         try:
-            async for raw in sse:
-                for payload in _sse_payloads(raw):
-                    if payload != "[DONE]":
-                        _absorb(state, payload)
+            async for event in answer:
+                _absorb(state, event)
                 now = time.monotonic()
                 if state.text and now - last_update >= update_interval(state.text):
                     last_update = now
@@ -121,7 +112,7 @@ class ChatTurns:
             # Also when the user stopped the answer (this task is being cancelled): shielded, so the partial
             # answer is stored and the generation's slot freed before the cancellation goes on.
             with anyio.CancelScope(shield=True):
-                await sse.aclose()
+                await answer.aclose()
                 stored = await anyio.to_thread.run_sync(
                     lambda: self.conversations.finish_turn(subject, conversation_id, stored_text(state), state.model,
                                                            state.citations, stopped, replaces))

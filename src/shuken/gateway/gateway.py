@@ -10,13 +10,14 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from collections.abc import AsyncGenerator
 from typing import Protocol
-from collections.abc import AsyncIterator
 
 from shuken.config import Settings
 from shuken.engines.base import Finished, GenerationRequest, TextDelta
 from shuken.errors import InvalidRequest, ShukenError
 from shuken.gateway import openai_format as fmt
+from shuken.gateway.answers import AnswerEnded, AnswerEvent, AnswerFailed, AnswerStarted, AnswerStream, AnswerText
 from shuken.gateway.host import ModelHost
 from shuken.gateway.metrics import GatewayMetrics
 from shuken.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
@@ -103,8 +104,8 @@ class Gateway:
 
     async def generate(self, request: ChatCompletionRequest | CompletionRequest, client: str,
                        endpoint: str, decorator: ResponseDecorator | None = None,
-                       observer: CallObserver | None = None) -> dict | AsyncIterator[bytes]:
-        """A whole response dict, or (for stream=True) an iterator of SSE bytes."""
+                       observer: CallObserver | None = None) -> dict | AnswerStream:
+        """A whole response dict, or (for stream=True) the answer's events (`AnswerStream.sse()`: the bytes)."""
         call = _Call(UNRESOLVED, endpoint, time.perf_counter(), observer=observer, log_text=self.settings.log_prompts)
         try:
             if call.log_text or (observer is not None and observer.wants_text):
@@ -122,7 +123,7 @@ class Gateway:
 
     async def fixed_reply(self, request: ChatCompletionRequest, text: str, endpoint: str,
                           decorator: ResponseDecorator | None = None,
-                          observer: CallObserver | None = None) -> dict | AsyncIterator[bytes]:
+                          observer: CallObserver | None = None) -> dict | AnswerStream:
         """Answer with a known text without running the model (e.g. "nothing relevant was found"),
         shaped exactly like a generated answer, streamed or not."""
         await self.host.engine_for(request.model, "chat")  # same 404/400 as a generated answer
@@ -195,36 +196,34 @@ class Gateway:
         decorator.annotate(response)
         return response
 
-    async def _stream(self, generation, shaper, call: _Call,
-                      decorator: ResponseDecorator | None) -> AsyncIterator[bytes]:
+    def _stream(self, generation, shaper, call: _Call, decorator: ResponseDecorator | None) -> AnswerStream:
+        return AnswerStream(self._answer_events(generation, call, decorator), shaper)
+
+    async def _answer_events(self, generation, call: _Call,
+                             decorator: ResponseDecorator | None) -> AsyncGenerator[AnswerEvent, None]:
         settled = False  # finished or failed, i.e. the engine holds nothing for us
         try:
-            opening = shaper.first_chunk()
-            if opening:
-                yield fmt.sse(opening)
+            yield AnswerStarted()
             async for event in generation:
                 if isinstance(event, TextDelta):
                     self._on_text(call, event.text)
                     text = decorator.feed(event.text) if decorator else event.text
                     if text:
-                        yield fmt.sse(shaper.text_chunk(text))
+                        yield AnswerText(text)
                 else:
                     settled = True
                     self._finish(call, event)
                     rest = decorator.flush() if decorator else ""
                     if rest:
-                        yield fmt.sse(shaper.text_chunk(rest))
-                    chunks = shaper.final_chunks(event)
+                        yield AnswerText(rest)
+                    extras: dict = {}
                     if decorator:
-                        decorator.annotate(chunks[0])  # the chunk that carries finish_reason
-                    for chunk in chunks:
-                        yield fmt.sse(chunk)
-            yield fmt.sse("[DONE]")
+                        decorator.annotate(extras)
+                    yield AnswerEnded(event, extras)
         except ShukenError as exc:
             settled = True
             self._count(call, exc.status)
-            yield fmt.sse(exc.to_openai())
-            yield fmt.sse("[DONE]")
+            yield AnswerFailed(exc)
         finally:
             if not settled:  # the client went away: free the slot now
                 generation.cancel()

@@ -4,9 +4,8 @@ relevant was found (without asking the model, which would invent an answer)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from shuken.gateway.schemas import ChatCompletionRequest, ChatMessage
+from shuken.gateway.answers import AnswerStream
 from shuken.gateway.gateway import Gateway
 from shuken.governance.identity import Subject
 from shuken.knowledge.grounding import (
@@ -43,7 +42,7 @@ def relevant_hits(hits: list[Hit], question: str, same_language: float, cross_li
 
 async def grounded_answer(gateway: Gateway, knowledge: KnowledgeService, subject: Subject,
                           request: ChatCompletionRequest, client: str, endpoint: str = "chat",
-                          observer=None, decorate=lambda inner: inner) -> dict | AsyncIterator[bytes]:
+                          observer=None, decorate=lambda inner: inner) -> dict | AnswerStream:
     """`observer` is told how the call ended (governance); `decorate` wraps the citation decorator (e.g. with
     PII redaction of the answer)."""
     options = request.knowledge
