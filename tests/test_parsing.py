@@ -284,6 +284,29 @@ def test_docx_structure_in_document_order(tmp_path):
     assert_offsets(document)
 
 
+def test_docx_heading_by_outline_level_without_any_style(tmp_path):
+    """A document that defines no default paragraph style: an unstyled paragraph's style is None, and one with an
+    outline level is still a heading (not a reason to refuse the file)."""
+    from docx import Document
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    word = Document()
+    for style in word.styles.element.findall(qn("w:style")):
+        style.attrib.pop(qn("w:default"), None)
+    heading = word.add_paragraph("Travel rules")
+    outline = OxmlElement("w:outlineLvl")
+    outline.set(qn("w:val"), "1")
+    heading._p.get_or_add_pPr().append(outline)
+    word.add_paragraph(SAMPLES["en"][0])
+    assert heading.style is None
+    word.save(str(tmp_path / "unstyled.docx"))
+    document = parse_file(tmp_path / "unstyled.docx")
+    assert [(b.kind, b.level, b.text) for b in document.blocks] == [
+        ("heading", 2, "Travel rules"), ("paragraph", 0, SAMPLES["en"][0])]
+    assert document.title is None
+
+
 def test_corrupt_docx_is_refused_clearly(tmp_path):
     with pytest.raises(DocumentParseError, match="broken.docx: not a valid Word .docx"):
         parse_file(make_corrupt_docx(tmp_path / "broken.docx"))

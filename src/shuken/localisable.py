@@ -12,6 +12,7 @@ with values spells a literal percent sign `%%`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Self
 
 
 class Message(str):
@@ -21,7 +22,7 @@ class Message(str):
     template: str
     values: Mapping[str, object]
 
-    def __new__(cls, template: str, values: Mapping[str, object]) -> Message:
+    def __new__(cls, template: str, values: Mapping[str, object]) -> Self:
         text = super().__new__(cls, template % dict(values) if values else template)
         text.template = template
         text.values = dict(values)
@@ -36,7 +37,7 @@ class Joined(Message):
 
     parts: tuple[str, ...]
 
-    def __new__(cls, parts: tuple[str, ...]) -> Joined:
+    def __new__(cls, parts: tuple[str, ...]) -> Self:
         text = super().__new__(cls, SEPARATOR.join(parts), {})
         text.parts = parts
         return text

@@ -46,7 +46,8 @@ def fit_history(newest_first, budget: int) -> list[dict]:
     """The newest messages (dicts with `role` and `content`, newest first) whose estimates fit `budget`, oldest
     first. The newest is always kept, so a question too long for the model gets the engine's own refusal. The
     result starts with a user message, as chat templates that enforce user/assistant turns require."""
-    kept, used = [], 0
+    kept: list[dict] = []
+    used = 0
     for message in newest_first:
         used += estimate_tokens(message["content"]) + MESSAGE_TOKENS
         if kept and used > budget:

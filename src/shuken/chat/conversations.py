@@ -3,6 +3,7 @@ only. Stored so a user can come back to them; retention and erasure remove them 
 
 from __future__ import annotations
 
+import builtins
 from sqlalchemy import delete, select
 
 from shuken.chat.context import fit_history
@@ -59,7 +60,7 @@ class ConversationService:
             return [conversation_dict(row) for row in rows]
 
     def create(self, subject: Subject, title: str = "", model: str | None = None,
-               collections: list[str] | None = None) -> dict:
+               collections: builtins.list[str] | None = None) -> dict:
         self._require(subject)
         now = utc_now()
         with self.db.session() as session:
@@ -93,7 +94,7 @@ class ConversationService:
 
     # -- turns ----------------------------------------------------------------------------------------------
     def begin_turn(self, subject: Subject, conversation_id: int, text: str | None, model: str,
-                   collections: list[str]) -> int | None:
+                   collections: builtins.list[str]) -> int | None:
         """Record the user's message and the choices made. With `text` None the last answer is regenerated: it
         stays stored until the new one replaces it (its id is returned), so a regeneration that fails to start
         loses nothing."""
@@ -128,7 +129,8 @@ class ConversationService:
                 raise InvalidRequest(tr("There is no question to answer."), code="nothing_to_regenerate")
             return replaces
 
-    def history(self, subject: Subject, conversation_id: int, budget: int, replaces: int | None = None) -> list[dict]:
+    def history(self, subject: Subject, conversation_id: int, budget: int,
+                replaces: int | None = None) -> builtins.list[dict]:
         """The messages to send to the model for the question last asked (leaving out the answer being
         replaced): the newest that fit `budget` estimated tokens (`context.fit_history`). Older ones stay
         stored but fall out of the prompt."""
@@ -145,7 +147,8 @@ class ConversationService:
             return messages
 
     def finish_turn(self, subject: Subject, conversation_id: int, content: str, model: str,
-                    citations: list[dict], stopped: bool, replaces: int | None = None) -> tuple[dict, dict] | None:
+                    citations: builtins.list[dict], stopped: bool,
+                    replaces: int | None = None) -> tuple[dict, dict] | None:
         """Store the answer (also a stopped or partial one, so what the user saw is kept), in place of the
         regenerated one if any: the message and its conversation, or None if the conversation is gone."""
         with self.db.session() as session:

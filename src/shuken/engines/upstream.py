@@ -178,9 +178,12 @@ class OpenAIUpstreamEngine:
         return EngineStats(running=self._running, capacity=max(self._running, 1))
 
     async def _post(self, path: str, body: dict, stream: bool) -> httpx.Response:
+        client = self._client
+        if client is None:
+            raise RuntimeError("the upstream engine is not started")
         try:
-            request = self._client.build_request("POST", path, json=body)
-            response = await self._client.send(request, stream=stream)
+            request = client.build_request("POST", path, json=body)
+            response = await client.send(request, stream=stream)
         except httpx.HTTPError as exc:
             raise Unavailable(tr("Cannot reach the upstream server at %(url)s: %(error)s. "
                                  "Check that it is running and that the model's base_url is right.",

@@ -60,11 +60,12 @@ class ChatMessage(_Request):
     def for_template(self) -> dict:
         # Chat templates know system/user/assistant; "developer" is OpenAI's newer name for system.
         role = "system" if self.role == "developer" else self.role
+        content: str | list[dict[str, Any]]
         if isinstance(self.content, list):
             content = [part.model_dump(exclude_none=True) for part in self.content]
         else:
             content = self.content if self.content is not None else ""
-        message = {"role": role, "content": content}
+        message: dict[str, Any] = {"role": role, "content": content}
         if self.name:
             message["name"] = self.name
         return message

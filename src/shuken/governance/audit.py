@@ -32,7 +32,7 @@ from shuken.governance.events import DataExported, Event
 from shuken.governance.identity import Subject
 from shuken.governance.policy import WorkspacePolicy
 from shuken.localisable import tr
-from shuken.store import Database
+from shuken.store import Database, rows_changed
 from shuken.store.tables import (
     AuditCheckpointRow, AuditContentRow, AuditEventRow, AuditHeadRow, utc_now,
 )
@@ -100,13 +100,13 @@ class AuditLog:
     def _next_link(self, session: Session, workspace: str) -> tuple[int, str]:
         """Claim the next sequence number. Writing the head row first takes the write lock (SQLite) or the
         row lock (PostgreSQL) before anything is read, so two appenders cannot both claim the same number."""
-        claimed = session.execute(update(AuditHeadRow).where(AuditHeadRow.workspace == workspace)
-                                  .values(seq=AuditHeadRow.seq + 1)).rowcount
+        claimed = rows_changed(session, update(AuditHeadRow).where(AuditHeadRow.workspace == workspace)
+                               .values(seq=AuditHeadRow.seq + 1))
         if not claimed:
             session.add(AuditHeadRow(workspace=workspace, seq=1, record_hash=GENESIS))
             session.flush()
             return 1, GENESIS
-        head = session.get(AuditHeadRow, workspace, populate_existing=True)
+        head = session.get_one(AuditHeadRow, workspace, populate_existing=True)
         return head.seq, head.record_hash
 
     def _store_content(self, session: Session, event: Event) -> str | None:
@@ -242,7 +242,8 @@ class AuditLog:
         """Sign the head of every chain that moved since its latest checkpoint; stored in the database and appended
         to a file beside the key. Returns the checkpoints made (none if nothing was appended since the last run)."""
         key = self._signing_key(create=True)
-        if key is None:
+        checkpoint_file = self.checkpoint_file
+        if key is None or checkpoint_file is None:
             raise ValueError("No audit signing key path is configured (SHUKEN_AUDIT_SIGNING_KEY).")
         public = self._public_hex(key)
         made = []
@@ -261,7 +262,7 @@ class AuditLog:
                 session.add(AuditCheckpointRow(**checkpoint))
                 made.append(checkpoint)
         if made:
-            with self.checkpoint_file.open("a", encoding="utf-8") as file:
+            with checkpoint_file.open("a", encoding="utf-8") as file:
                 for checkpoint in made:
                     file.write(json.dumps(checkpoint, sort_keys=True) + "\n")
         return made
@@ -342,7 +343,7 @@ class AuditLog:
         if actor:
             where.append((AuditEventRow.actor == actor) | AuditEventRow.actor.startswith(f"{actor}/", autoescape=True))
         with self.db.session() as session:
-            total = session.scalar(select(func.count()).select_from(AuditEventRow).where(*where))
+            total = session.execute(select(func.count()).select_from(AuditEventRow).where(*where)).scalar_one()
             rows = session.scalars(select(AuditEventRow).where(*where).order_by(AuditEventRow.seq.desc())
                                    .offset(max(0, offset)).limit(limit))
             return [row_fields(row) for row in rows], total

@@ -22,7 +22,7 @@ from shuken.governance.identity import Subject
 from shuken.governance.redaction import redact_for
 from shuken.governance.governor import logged_message
 from shuken.localisable import tr
-from shuken.store import Database
+from shuken.store import Database, rows_changed
 from shuken.store.tables import ConsentEventRow, ModelRow, TrainingRecordRow, utc_now
 
 
@@ -41,7 +41,8 @@ class ConsentService:
         require("consent:self", Resource("consent", subject.workspace), subject)
         with self.db.session() as session:
             mode = policy_of(session, subject.workspace).training_capture
-            latest = latest_consent(session, subject.workspace, subject.user_id)
+            # The local operator (no user) has no consent of its own.
+            latest = None if subject.user_id is None else latest_consent(session, subject.workspace, subject.user_id)
             captured = session.scalar(select(func.count()).select_from(TrainingRecordRow).where(
                 TrainingRecordRow.workspace == subject.workspace, TrainingRecordRow.user_id == subject.user_id))
         return {"object": "consent", "workspace": subject.workspace, "mode": mode,
@@ -70,9 +71,9 @@ class ConsentService:
             session.flush()
             deleted = 0
             if delete_captured:
-                deleted = session.execute(delete(TrainingRecordRow).where(
+                deleted = rows_changed(session, delete(TrainingRecordRow).where(
                     TrainingRecordRow.workspace == subject.workspace,
-                    TrainingRecordRow.user_id == subject.user_id)).rowcount
+                    TrainingRecordRow.user_id == subject.user_id))
             row.audit_hash = self.bus.emit(ev.ConsentChanged(
                 workspace=subject.workspace, actor=recorded_by or subject.actor, resource=f"user:{subject.user_id}",
                 granted=granted, consent_event=row.id, deleted_records=deleted,

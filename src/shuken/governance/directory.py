@@ -176,7 +176,7 @@ class Directory:
         require("users:manage", Resource("user", subject.workspace, email), subject)
         with self.db.session() as session:
             user = self._member_user(session, subject.workspace, email)
-            membership = session.get(MembershipRow, (subject.workspace, user.id))
+            membership = session.get_one(MembershipRow, (subject.workspace, user.id))
             self._check_owner_change(subject, membership.role, session, subject.workspace)
             session.execute(delete(GroupMemberRow).where(GroupMemberRow.workspace == subject.workspace,
                                                          GroupMemberRow.user_id == user.id))
@@ -197,8 +197,8 @@ class Directory:
             return
         if subject.role != "owner":
             raise Forbidden(tr("Only an owner can change or remove an owner."), code="forbidden")
-        owners = session.scalar(select(func.count()).select_from(MembershipRow).where(
-            MembershipRow.workspace == workspace, MembershipRow.role == "owner"))
+        owners = session.execute(select(func.count()).select_from(MembershipRow).where(
+            MembershipRow.workspace == workspace, MembershipRow.role == "owner")).scalar_one()
         if owners <= 1:
             raise InvalidRequest(tr("This is the workspace's last owner; make someone else an owner first."),
                                  code="last_owner")
@@ -262,19 +262,19 @@ class Directory:
         return user
 
     def _member(self, session: Session, workspace: str, user: UserRow) -> Member:
-        role = session.get(MembershipRow, (workspace, user.id)).role
+        role = session.get_one(MembershipRow, (workspace, user.id)).role
         groups = tuple(sorted(session.scalars(select(GroupMemberRow.group_name).where(
             GroupMemberRow.workspace == workspace, GroupMemberRow.user_id == user.id))))
         return Member(user.id, user.email, user.display_name, role, groups)
 
     def email_of(self, user_id: int) -> str:
         with self.db.session() as session:
-            return session.get(UserRow, user_id).email
+            return session.get_one(UserRow, user_id).email
 
     def add_existing_user(self, subject: Subject, email: str, role: str, actor: str) -> Member:
         """Give an existing account a role in the subject's workspace (used when its creator becomes owner)."""
         with self.db.session() as session:
-            user = session.scalar(select(UserRow).where(UserRow.email == normalise_email(email)))
+            user = session.scalars(select(UserRow).where(UserRow.email == normalise_email(email))).one()
             session.add(MembershipRow(workspace=subject.workspace, user_id=user.id, role=role, created_at=utc_now()))
             self.bus.emit(ev.RoleChanged(workspace=subject.workspace, actor=actor, resource=f"user:{user.id}",
                                          before=None, after=role), session)
@@ -380,13 +380,13 @@ class Directory:
                 user.failed_logins += 1
                 if user.failed_logins >= MAX_FAILED_LOGINS:
                     user.locked_until, user.failed_logins = now + LOCKOUT, 0
-            if ok:
+            if ok and user is not None:  # only a user's password can be right
                 user.failed_logins = 0
             resource = f"user:{user.id}" if user else "user:unknown"
             self.bus.emit(ev.LoginAttempted(workspace=workspace, actor=resource, resource=resource,
                                             outcome="success" if ok else "failure",
                                              reason=None if ok else reason), session)
-            if ok:
+            if ok and user is not None:
                 return self.subject_for(session, workspace, user.id)
         raise Unauthorized(SIGN_IN_FAILED[reason],
                            code="account_locked" if reason == locked else "invalid_credentials")

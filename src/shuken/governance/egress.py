@@ -224,7 +224,8 @@ class EgressGuard:
         finally:
             self._local.resolving = False
         for *_, sockaddr in infos:
-            self._learned[str(_ip(sockaddr[0]))] = _name(name)
+            if isinstance(sockaddr[0], str):  # an IPv4/IPv6 address; other families give (int, bytes)
+                self._learned[str(_ip(sockaddr[0]))] = _name(name)
 
     def _refuse(self, kind: str, host: str, port: int | None, reason: str) -> None:
         with self._lock:

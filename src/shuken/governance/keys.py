@@ -25,7 +25,7 @@ from shuken.governance.directory import Directory, normalise_email
 from shuken.governance.events import EventBus
 from shuken.governance.identity import DEFAULT_SCOPES, SCOPES, Subject
 from shuken.localisable import tr
-from shuken.store import Database
+from shuken.store import Database, rows_changed
 from shuken.store.tables import ApiKeyRow, UserRow, utc_now
 
 SECRET_PREFIX = "sk-shuken-"
@@ -217,14 +217,14 @@ class KeyService:
         minute = int(now.timestamp() // 60)
         if row.rpm is None and row.last_used_at is not None and now - row.last_used_at < timedelta(minutes=1):
             return  # nothing to count: spare the write lock (last_used_at is kept to the minute)
-        values = {"last_used_at": now}
+        values: dict[str, object] = {"last_used_at": now}
         condition = ApiKeyRow.id == row.id
         if row.rpm is not None:
             # One conditional UPDATE: counts this request only if the minute's budget has room, atomically.
             values.update(minute_window=minute, minute_requests=case(
                 (ApiKeyRow.minute_window == minute, ApiKeyRow.minute_requests + 1), else_=1))
             condition = condition & ((ApiKeyRow.minute_window != minute) | (ApiKeyRow.minute_requests < row.rpm))
-        if session.execute(update(ApiKeyRow).where(condition).values(**values)).rowcount == 0:
+        if rows_changed(session, update(ApiKeyRow).where(condition).values(**values)) == 0:
             retry = max(1, 60 - int(time.time()) % 60)
             raise QuotaExceeded(tr("This key is limited to %(rpm)s requests per minute; retry in %(retry)s s.",
                                    rpm=row.rpm, retry=retry),

@@ -81,13 +81,13 @@ class SessionService:
                     subject = self.directory.subject_for(session, row.workspace, row.user_id)
                 except Unauthorized as exc:
                     ended = exc
+                else:
+                    if now - row.last_seen_at >= TOUCH_EVERY:
+                        row.last_seen_at = now
+                    viewer = WebSession(subject, row.csrf_token, user.email, user.display_name or user.email,
+                                        row.expires_at)
             if ended is not None:
                 session.delete(row)  # committed as the block ends normally; the error is raised after it
-            else:
-                if now - row.last_seen_at >= TOUCH_EVERY:
-                    row.last_seen_at = now
-                viewer = WebSession(subject, row.csrf_token, user.email, user.display_name or user.email,
-                                    row.expires_at)
         if ended is not None:
             raise ended
         return viewer

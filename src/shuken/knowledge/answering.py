@@ -46,6 +46,8 @@ async def grounded_answer(gateway: Gateway, knowledge: KnowledgeService, subject
     """`observer` is told how the call ended (governance); `decorate` wraps the citation decorator (e.g. with
     PII redaction of the answer)."""
     options = request.knowledge
+    if options is None:
+        raise ValueError("a grounded answer needs the request's knowledge options")
     messages = [m.for_template() for m in request.messages]
     question = last_user_text(messages)
     hits = await knowledge.search(subject, options.collections, question, options.k) if question.strip() else []

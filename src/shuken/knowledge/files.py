@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 CHUNK = 1 << 20
 
@@ -20,6 +20,12 @@ def sha256_file(path: Path) -> str:
         while block := handle.read(CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+class ByteStream(Protocol):
+    """What `put_stream` copies from: an open binary file, an archive member, a size-limited reader."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class FileTooLarge(Exception):
@@ -41,7 +47,7 @@ class FileStore:
         os.replace(temp, final)  # same content, same name: replacing an existing copy is harmless
         return final
 
-    def put_stream(self, source: BinaryIO, max_bytes: int) -> tuple[str, int, Path]:
+    def put_stream(self, source: ByteStream, max_bytes: int) -> tuple[str, int, Path]:
         """Copy a stream in; returns (sha256, size, stored path). Raises FileTooLarge past max_bytes."""
         self.root.mkdir(parents=True, exist_ok=True)
         digest, size = hashlib.sha256(), 0

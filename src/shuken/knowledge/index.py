@@ -13,12 +13,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import Select, bindparam, column, delete, func, select, table, text
 from sqlalchemy.orm import Session
 
 from shuken.store.tables import ChunkVectorRow, DocumentRow
+
+if TYPE_CHECKING:
+    from usearch.index import Index
 
 _fts = table("chunk_terms", column("rowid"), column("terms"), column("scope"))
 _KEYWORD_SEARCH = text(
@@ -67,7 +71,7 @@ class _Matrix:
     chunk_ids: np.ndarray  # int64[n]
     vectors: np.ndarray  # float32[n, d]
     row_of: dict[int, int]
-    ann: object | None = None  # a usearch HNSW index over the same vectors, for large collections
+    ann: Index | None = None  # a usearch HNSW index over the same vectors, for large collections
 
 
 class AnnIndexes:
@@ -77,9 +81,9 @@ class AnnIndexes:
 
     def __init__(self, min_vectors: int):
         self.min_vectors = min_vectors
-        self._by_collection: dict[int, tuple[object, set[int]]] = {}
+        self._by_collection: dict[int, tuple[Index, set[int]]] = {}
 
-    def update(self, collection_id: int, chunk_ids: np.ndarray, vectors: np.ndarray):
+    def update(self, collection_id: int, chunk_ids: np.ndarray, vectors: np.ndarray) -> Index | None:
         if len(chunk_ids) < self.min_vectors:
             self._by_collection.pop(collection_id, None)
             return None
@@ -127,7 +131,7 @@ class SqliteIndex:
         now = time.monotonic()
         cached = self._chunk_total
         if cached is None or now - cached[0] > CHUNK_TOTAL_TTL_SECONDS:
-            total = session.scalar(select(func.coalesce(func.sum(DocumentRow.chunk_count), 0)))
+            total = session.execute(select(func.coalesce(func.sum(DocumentRow.chunk_count), 0))).scalar_one()
             cached = self._chunk_total = (now, total)
         return cached[1]
 
@@ -141,7 +145,7 @@ class SqliteIndex:
         total = self._total_chunks(session)
         if total < PRUNE_FROM_CHUNKS:
             return unique
-        frequency = dict(session.execute(_DOCUMENT_FREQUENCY, {"terms": unique}).all())
+        frequency: dict[str, int] = dict(session.execute(_DOCUMENT_FREQUENCY, {"terms": unique}).all())
         rarest_first = sorted(unique, key=lambda term: frequency.get(term, 0))
         common = COMMON_TERM_SHARE * total
         chosen = {term for term in rarest_first[:MAX_QUERY_TERMS] if frequency.get(term, 0) <= common}

@@ -27,7 +27,7 @@ from shuken.knowledge.files import FileStore, sha256_file
 from shuken.knowledge.index import SqliteIndex
 from shuken.knowledge.languages import index_terms
 from shuken.knowledge.languages.detect import detect_language
-from shuken.knowledge.parsing import DocumentParseError, ParsedDocument, parse_file
+from shuken.knowledge.parsing import Block, DocumentParseError, ParsedDocument, parse_file
 from shuken.localisable import Message, as_record, tr
 from shuken.store import Database
 from shuken.store.tables import (
@@ -83,7 +83,7 @@ def remove_document_chunks(session: Session, index: SqliteIndex, document_id: in
 def dependent_documents(session: Session, document_id: int) -> list[tuple[str, str]]:
     """(name, content hash) of the documents that skipped paragraphs as copies of this one: they must be
     indexed in full again if this one is deleted or loses those paragraphs."""
-    return [tuple(row) for row in session.execute(
+    return [(name, content_hash) for name, content_hash in session.execute(
         select(DocumentRow.name, DocumentRow.content_hash)
         .join(DuplicateSourceRow, DuplicateSourceRow.document_id == DocumentRow.id)
         .where(DuplicateSourceRow.source_document_id == document_id))]
@@ -157,7 +157,10 @@ class Indexer:
             return existing.id, None
 
     def _prepare(self, parsed: ParsedDocument, collection_id: int, existing_id: int | None) -> _Prepared:
-        kept, fingerprints, sources, duplicates = [], [], Counter(), 0
+        kept: list[Block] = []
+        fingerprints: list[dedup.Fingerprint] = []
+        sources: Counter[int] = Counter()  # document id → paragraphs found there
+        duplicates = 0
         with self.db.session() as session:
             finder = dedup.DuplicateFinder(session, collection_id, exclude_document_id=existing_id)
             for block in parsed.blocks:
@@ -180,7 +183,7 @@ class Indexer:
                vectors, job_file_id: int | None) -> FileOutcome:
         now = datetime.now(timezone.utc)
         parsed = prepared.parsed
-        weights = Counter()
+        weights: Counter[str] = Counter()  # language → characters
         for draft, language in zip(prepared.drafts, prepared.languages, strict=True):
             weights[language] += len(draft.text)
         with self.db.session() as session:
@@ -231,7 +234,8 @@ class Indexer:
             outcome = FileOutcome(status, document.id, parsed.pages or 0, parsed.ocr_pages,
                                   len(prepared.drafts), prepared.duplicates)
             self._record(job_file_id, outcome, session)
-            workspace = session.scalar(select(CollectionRow.workspace).where(CollectionRow.id == collection_id))
+            workspace = session.execute(select(CollectionRow.workspace)
+                                        .where(CollectionRow.id == collection_id)).scalar_one()
             self.bus.emit(DocumentIngested(
                 workspace=workspace, actor=actor_name(user_id, key_id), resource=f"document:{document.id}",
                 collection=collection_id, status=status, chunks=len(prepared.drafts), pages=parsed.pages,
@@ -274,7 +278,8 @@ class Indexer:
         if not dependents:
             return
         job_id = session.scalar(select(IngestJobFileRow.job_id).where(IngestJobFileRow.id == job_file_id))
-        last = session.scalar(select(func.max(IngestJobFileRow.ordinal)).where(IngestJobFileRow.job_id == job_id))
+        last = session.execute(select(func.max(IngestJobFileRow.ordinal))
+                               .where(IngestJobFileRow.job_id == job_id)).scalar_one()
         session.add_all(IngestJobFileRow(job_id=job_id, ordinal=last + 1 + i, name=name, status="pending", force=True,
                                          path=str(self.files.path_for(content_hash)))
                         for i, (name, content_hash) in enumerate(dependents))

@@ -21,7 +21,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from shuken.knowledge.ingest import FileOutcome, Indexer
 from shuken.localisable import from_record
-from shuken.store import Database
+from shuken.store import Database, rows_changed
 from shuken.store.tables import IngestJobFileRow, IngestJobRow, utc_now
 
 log = logging.getLogger("shuken.knowledge.jobs")
@@ -105,11 +105,12 @@ class JobQueue:
             if job_id is not None:
                 query = query.where(IngestJobRow.id == job_id)
             for candidate in session.scalars(query.limit(5)).all():
-                claimed = session.execute(
+                claimed = rows_changed(
+                    session,
                     update(IngestJobRow).where(IngestJobRow.id == candidate, self._claimable())
                     .values(status="running", worker=worker, heartbeat_at=utc_now(),
                             started_at=func.coalesce(IngestJobRow.started_at, utc_now()))
-                ).rowcount
+                )
                 if claimed:
                     return candidate
         return None
@@ -117,9 +118,9 @@ class JobQueue:
     def heartbeat(self, job_id: str, worker: str) -> bool:
         """False if another worker has taken the job over (this one must stop)."""
         with self.db.session() as session:
-            return bool(session.execute(update(IngestJobRow).where(IngestJobRow.id == job_id,
-                                                                   IngestJobRow.worker == worker)
-                                        .values(heartbeat_at=utc_now())).rowcount)
+            return bool(rows_changed(session, update(IngestJobRow).where(IngestJobRow.id == job_id,
+                                                                         IngestJobRow.worker == worker)
+                                     .values(heartbeat_at=utc_now())))
 
     def pending_files(self, job_id: str) -> list[IngestJobFileRow]:
         with self.db.session() as session:
@@ -127,7 +128,8 @@ class JobQueue:
                 IngestJobFileRow.job_id == job_id, IngestJobFileRow.status == "pending")
                 .order_by(IngestJobFileRow.ordinal)))
 
-    def collection_of(self, job_id: str) -> int:
+    def collection_of(self, job_id: str) -> int | None:
+        """None if the job is gone (deleted with its submitter's data)."""
         with self.db.session() as session:
             return session.scalar(select(IngestJobRow.collection_id).where(IngestJobRow.id == job_id))
 
@@ -159,6 +161,8 @@ class JobRunner:
 
     async def run(self, job_id: str, on_file: Callable[[IngestJobFileRow, FileOutcome], None] | None = None) -> None:
         collection_id = await asyncio.to_thread(self.queue.collection_of, job_id)
+        if collection_id is None:
+            return  # deleted since it was claimed: no file of it is left to index
         beating = asyncio.create_task(self._heartbeat(job_id))
         try:
             # Until none is pending: indexing a file may add files to its job (documents to re-index).

@@ -65,7 +65,9 @@ def _is_end(text: str, start: int, end: int, after: int) -> bool:
     if "!" in run or "?" in run or ".." in run or "…" in run:
         return True
     # A single period (possibly with closers): not after an abbreviation or an initial.
-    word = _WORD_BEFORE.search(text, 0, start).group(1).lstrip("\"'“‘«‹(（[［「『")
+    before = _WORD_BEFORE.search(text, 0, start)
+    assert before is not None  # `(\S*)$` matches every string, the empty one included
+    word = before.group(1).lstrip("\"'“‘«‹(（[［「『")
     if word.lower() in ABBREVIATIONS or _DOTTED.match(word):
         return False
     if word.isdigit() and (start == len(word) or text[start - len(word) - 1] == "\n"):
@@ -81,7 +83,9 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     start = 0
     for match in _CANDIDATE.finditer(text):
         end = match.end()
-        after = _TRAILING_SPACE.match(text, end).end()
+        trailing = _TRAILING_SPACE.match(text, end)
+        assert trailing is not None  # `\s*` matches at every position
+        after = trailing.end()
         if not _is_end(text, match.start(), end, after):
             continue
         if after > start and after < len(text):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from shuken.config import Settings
 from shuken.errors import InvalidRequest, PayloadTooLarge
-from shuken.knowledge.files import FileStore, FileTooLarge
+from shuken.knowledge.files import ByteStream, FileStore, FileTooLarge
 from shuken.localisable import tr
 
 ARCHIVE_SUFFIXES = (".zip",)
@@ -41,7 +41,7 @@ class _Budget:
 class _Limited:
     """A reader that refuses to hand out more than `remaining` bytes in total (decompression bombs)."""
 
-    def __init__(self, source: BinaryIO, budget: _Budget):
+    def __init__(self, source: ByteStream, budget: _Budget):
         self.source = source
         self.budget = budget
 
@@ -64,7 +64,7 @@ def store_uploads(files: FileStore, settings: Settings, uploaded: list[tuple[str
     stored: list[tuple[str, Path]] = []
     hashes: set[str] = set()
 
-    def put(name: str, stream: BinaryIO) -> None:
+    def put(name: str, stream: ByteStream) -> None:
         budget.count_file()
         try:
             content_hash, _size, path = files.put_stream(stream, settings.upload_max_bytes)

@@ -28,7 +28,7 @@ from shuken.knowledge.ingest import bump_generation, dependent_documents, releas
 from shuken.knowledge.jobs import JobFile
 from shuken.knowledge.facade import KnowledgeService
 from shuken.localisable import tr
-from shuken.store import Database
+from shuken.store import Database, rows_changed
 from shuken.store.tables import (
     ApiKeyRow, AuditContentRow, CollectionRow, ConversationMessageRow, ConversationRow, DocumentRow,
     GroupMemberRow, IngestJobFileRow, IngestJobRow, MembershipRow, TrainingRecordRow, UserRow, WebSessionRow, utc_now,
@@ -102,15 +102,15 @@ def delete_jobs(session: Session, knowledge: KnowledgeService, job_ids, purge: P
             if stored.parent.parent.resolve() == root:  # files/<2 hex>/<sha256>: one of our stored uploads
                 purge.hashes.add(stored.name)
         session.execute(delete(IngestJobFileRow).where(IngestJobFileRow.job_id.in_(batch)))
-        purge.jobs += session.execute(delete(IngestJobRow).where(IngestJobRow.id.in_(batch))).rowcount
+        purge.jobs += rows_changed(session, delete(IngestJobRow).where(IngestJobRow.id.in_(batch)))
 
 
 def delete_conversations(session: Session, conversation_ids, purge: Purge) -> None:
     for batch in _batches(conversation_ids):
-        purge.messages += session.execute(delete(ConversationMessageRow).where(
-            ConversationMessageRow.conversation_id.in_(batch))).rowcount
-        purge.conversations += session.execute(delete(ConversationRow).where(
-            ConversationRow.id.in_(batch))).rowcount
+        purge.messages += rows_changed(session, delete(ConversationMessageRow).where(
+            ConversationMessageRow.conversation_id.in_(batch)))
+        purge.conversations += rows_changed(session, delete(ConversationRow).where(
+            ConversationRow.id.in_(batch)))
 
 
 def finish_purge(knowledge: KnowledgeService, purge: Purge) -> tuple[int, list[str]]:
@@ -151,7 +151,7 @@ def scrub_storage(db: Database, keyword_index: bool = True, wait_seconds: float 
             report["keyword_index_merged"] = True
         # A TRUNCATE checkpoint holds the write lock while it waits for readers: wait briefly per attempt (other
         # writers stall at most that long), and retry in between instead.
-        usual = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        usual = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
         connection.exec_driver_sql("PRAGMA busy_timeout=100")
         try:
             deadline = time.monotonic() + wait_seconds
@@ -260,10 +260,10 @@ class ErasureService:
             IngestJobRow.collection_id.in_(collections), IngestJobRow.submitted_by_user == user_id)).all(), purge)
         purge_documents(session, self.knowledge, session.scalars(select(DocumentRow.id).where(
             DocumentRow.collection_id.in_(collections), DocumentRow.created_by_user == user_id)).all(), purge)
-        training = session.execute(delete(TrainingRecordRow).where(
-            TrainingRecordRow.workspace == workspace, TrainingRecordRow.user_id == user_id)).rowcount
-        audit_content = session.execute(delete(AuditContentRow).where(
-            AuditContentRow.workspace == workspace, AuditContentRow.user_id == user_id)).rowcount
+        training = rows_changed(session, delete(TrainingRecordRow).where(
+            TrainingRecordRow.workspace == workspace, TrainingRecordRow.user_id == user_id))
+        audit_content = rows_changed(session, delete(AuditContentRow).where(
+            AuditContentRow.workspace == workspace, AuditContentRow.user_id == user_id))
         revoked = 0
         for key in session.scalars(select(ApiKeyRow).where(ApiKeyRow.workspace == workspace,
                                                            ApiKeyRow.user_id == user_id)).all():
@@ -277,8 +277,8 @@ class ErasureService:
                                                      GroupMemberRow.user_id == user_id))
         session.execute(delete(WebSessionRow).where(WebSessionRow.workspace == workspace,  # signed out at once
                                                     WebSessionRow.user_id == user_id))
-        memberships = session.execute(delete(MembershipRow).where(MembershipRow.workspace == workspace,
-                                                                  MembershipRow.user_id == user_id)).rowcount
+        memberships = rows_changed(session, delete(MembershipRow).where(MembershipRow.workspace == workspace,
+                                                                        MembershipRow.user_id == user_id))
         return {"conversations": purge.conversations, "messages": purge.messages, "documents": purge.documents,
                 "chunks": purge.chunks, "ingest_jobs": purge.jobs, "training_records": training,
                 "audit_content": audit_content, "keys_revoked": revoked, "memberships": memberships}

@@ -19,7 +19,7 @@ from shuken.privacy.erasure import (
 from shuken.governance.events import EventBus
 from shuken.governance.policy import WorkspacePolicy
 from shuken.knowledge.facade import KnowledgeService
-from shuken.store import Database
+from shuken.store import Database, rows_changed
 from shuken.store.tables import (
     AuditContentRow, CollectionRow, ConversationRow, DocumentRow, IngestJobRow, TrainingRecordRow, WorkspaceRow,
 )
@@ -68,9 +68,9 @@ class RetentionSweeper:
                 ConversationRow.workspace == workspace, ConversationRow.updated_at < cutoff["conversations"])).all(),
                 purge)
         if "audit_content" in cutoff:
-            counts["audit_content"] = session.execute(delete(AuditContentRow).where(
+            counts["audit_content"] = rows_changed(session, delete(AuditContentRow).where(
                 AuditContentRow.workspace == workspace,
-                AuditContentRow.created_at < cutoff["audit_content"])).rowcount
+                AuditContentRow.created_at < cutoff["audit_content"]))
         if "files" in cutoff:
             collections = select(CollectionRow.id).where(CollectionRow.workspace == workspace)
             # By updated_at: when the bytes now stored arrived (a re-upload of changed content is new data).
@@ -81,9 +81,9 @@ class RetentionSweeper:
                 IngestJobRow.collection_id.in_(collections), IngestJobRow.status.in_(("done", "failed")),
                 IngestJobRow.created_at < cutoff["files"])).all(), purge)
         if "training_records" in cutoff:
-            counts["training_records"] = session.execute(delete(TrainingRecordRow).where(
+            counts["training_records"] = rows_changed(session, delete(TrainingRecordRow).where(
                 TrainingRecordRow.workspace == workspace,
-                TrainingRecordRow.created_at < cutoff["training_records"])).rowcount
+                TrainingRecordRow.created_at < cutoff["training_records"]))
         counts.update(conversations=purge.conversations, messages=purge.messages, documents=purge.documents,
                       chunks=purge.chunks, ingest_jobs=purge.jobs)
         return counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -93,7 +94,7 @@ class ModelRegistry:
         ))
 
     def add_remote(self, name: str, *, base_url: str, upstream_model: str | None = None,
-                   capabilities: list[str] | None = None,
+                   capabilities: builtins.list[str] | None = None,
                    license: str | None = None, context_length: int | None = None) -> ModelManifest:
         """Register a model served by an OpenAI-compatible server on the organisation's network."""
         self._check_new_name(name)
@@ -126,7 +127,7 @@ class ModelRegistry:
             source=bundled.source, added_at=datetime.now(timezone.utc),
         ))
 
-    def seed_bundled(self, show_progress: bool = False) -> list[ModelManifest]:
+    def seed_bundled(self, show_progress: bool = False) -> builtins.list[ModelManifest]:
         """Register every model shipped in a pip package that is not registered yet; return the new ones."""
         with self.db.session() as session:
             present = set(session.scalars(select(ModelRow.name)))

@@ -21,7 +21,7 @@ from shuken.governance import egress
 from shuken.governance.authz import Resource, require
 from shuken.governance.identity import Subject
 from shuken.governance.policy import WorkspacePolicy
-from shuken.localisable import joined, tr
+from shuken.localisable import Message, joined, tr
 from shuken.registry.builtin import BUNDLED
 from shuken.store.tables import AuditCheckpointRow, ConsentEventRow, MembershipRow, TrainingRecordRow
 
@@ -262,7 +262,7 @@ def egress_checks(settings, guard: egress.EgressGuard | None) -> list[Check]:
               else tr("off (SHUKEN_SOVEREIGN=false): nothing stops outbound connections")),
         Check("egress", tr("egress guard installed"), installed,
               tr("installed in this process (pid %(pid)s); %(refusals)s refusal(s) so far", pid=os.getpid(),
-                 refusals=guard.refusals) if installed
+                 refusals=guard.refusals) if guard is not None and installed
               else tr("no guard in this process: outbound connections are not checked"), data={"installed": installed}),
     ]
     allows = guard.policy.describe() if guard else []
@@ -287,11 +287,14 @@ def egress_checks(settings, guard: egress.EgressGuard | None) -> list[Check]:
         refused = decision is not None and not decision.allowed
         data = {"host": host, "port": port, "allowed": None if decision is None else decision.allowed,
                 "reason": decision.reason if decision else "no guard installed"}
-        detail = (tr("the guard refuses it: %(reason)s (decided in-process; no connection opened)",
-                     reason=decision.reason) if refused else
-                  tr("the guard would ALLOW it: %(reason)s (decided in-process; no connection opened)",
-                     reason=decision.reason) if decision else
-                  tr("no guard would refuse it (decided in-process; no connection opened)"))
+        if decision is None:
+            detail = tr("no guard would refuse it (decided in-process; no connection opened)")
+        elif refused:
+            detail = tr("the guard refuses it: %(reason)s (decided in-process; no connection opened)",
+                        reason=decision.reason)
+        else:
+            detail = tr("the guard would ALLOW it: %(reason)s (decided in-process; no connection opened)",
+                        reason=decision.reason)
         checks.append(Check("egress", tr("refuses %(host)s:%(port)s", host=host, port=port), refused, detail,
                             data=data))
     return checks
@@ -302,6 +305,7 @@ def environment_checks(environ: Mapping[str, str], before: Mapping[str, str] | N
     for name, wanted in egress.OFFLINE_ENVIRONMENT.items():
         actual = environ.get(name)
         ok = actual is not None and actual.lower() == wanted.lower()
+        detail: str
         if not ok:
             detail = (tr("%(name)s is not set; sovereign mode sets %(wanted)s", name=name, wanted=wanted)
                       if actual is None else
@@ -350,11 +354,12 @@ def workspace_checks(db, workspaces: list[dict]) -> list[Check]:
         slug, policy = ws["id"], ws["policy"]
         retention = retention_days(WorkspacePolicy.load(policy))
         forever = policy["audit_content"] and retention["audit_content"] is None
-        detail = joined([tr("conversations: %(days)s", days=_days(retention["conversations"])),
-                         tr("audit content: %(days)s", days=_days(retention["audit_content"]))
-                         if policy["audit_content"] else tr("audit content: none kept (audit_content off)"),
-                         tr("files: %(days)s", days=_days(retention["files"])),
-                         tr("training: %(days)s", days=_days(retention["training"]))])
+        detail: Message = joined([
+            tr("conversations: %(days)s", days=_days(retention["conversations"])),
+            tr("audit content: %(days)s", days=_days(retention["audit_content"]))
+            if policy["audit_content"] else tr("audit content: none kept (audit_content off)"),
+            tr("files: %(days)s", days=_days(retention["files"])),
+            tr("training: %(days)s", days=_days(retention["training"]))])
         if forever:
             detail = tr("%(retention)s: prompts and answers kept with audit records accumulate with no limit",
                         retention=detail)

@@ -11,13 +11,24 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import Delete, Update
 
 from shuken.errors import ShukenError
 from shuken.localisable import tr
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def rows_changed(session: Session, statement: Update | Delete) -> int:
+    """How many rows an UPDATE or DELETE (without RETURNING) matched. `Session.execute` is typed as returning a
+    plain `Result` (a session cannot promise a cursor for every statement), but for these it returns a
+    `CursorResult`, which carries the count."""
+    result = session.execute(statement)
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"{type(result).__name__} carries no row count")
+    return result.rowcount
 
 
 class SchemaOutOfDate(ShukenError):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
 from importlib.resources import files
+from typing import Literal
 
 from babel import Locale, dates, numbers
 from babel.core import negotiate_locale
@@ -84,7 +85,8 @@ class Localiser:
         text = translations(self.language).ngettext(singular, plural, count)
         return text % {"num": count, **values}
 
-    def datetime(self, value: datetime | str | None, length: str = "medium") -> str:
+    def datetime(self, value: datetime | str | None,
+                 length: Literal["full", "long", "medium", "short"] = "medium") -> str:
         if value is None:
             return ""
         if isinstance(value, str):
@@ -93,7 +95,8 @@ class Localiser:
         # The locale's date, then its long time, which ends in the zone ("9:05:00 UTC"), joined its way.
         moment = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
         time = dates.format_time(moment, "long", tzinfo=timezone.utc, locale=self.locale)
-        return (dates.get_datetime_format(length, locale=self.locale).replace("'", "")
+        # Babel annotates the pattern as a DateTimePattern but returns CLDR's str; str() is right for either.
+        return (str(dates.get_datetime_format(length, locale=self.locale)).replace("'", "")
                 .replace("{0}", time).replace("{1}", dates.format_date(moment, length, locale=self.locale)))
 
     def number(self, value: int | float | None) -> str:

@@ -50,6 +50,7 @@ def find_names(text: str, folded: str) -> Iterator[PiiEntity]:
         return
     doc = nlp(text)
     covered: set[int] = set()
+    kind: str | None  # "PERSON" or "LOCATION"; None for a token that is neither
     for ent in doc.ents:
         if ent.label_ not in PERSON_LABELS and ent.label_ not in LOCATION_LABELS:
             continue

@@ -124,7 +124,8 @@ class DocxParser:
             level = heading_level(item)
             if level:
                 builder.add("heading", text, level=level)
-                if title is None and (item.style.name or "").lower() in _TITLE_STYLES:
+                # A heading by outline level may have no style at all (no default paragraph style defined).
+                if title is None and item.style is not None and (item.style.name or "").lower() in _TITLE_STYLES:
                     title = text
             else:
                 builder.add("paragraph", text)

@@ -12,11 +12,14 @@ import statistics
 from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from shuken.knowledge.parsing import BlockBuilder, DocumentParseError, ParsedDocument, empty_document, read_bytes
 from shuken.knowledge.parsing.plain import join_lines, split_paragraphs, strip_controls
 from shuken.localisable import tr
+
+if TYPE_CHECKING:
+    from pypdfium2 import PdfDocument
 
 OCR_DPI = 300
 MIN_TEXT_CHARS = 20  # a page whose text layer has fewer non-space characters is treated as scanned
@@ -87,7 +90,7 @@ def _page_lines(page) -> list[_Line]:
             size = places[chunk][1]
             shares[size] = shares.get(size, 0) + min(chunk_end, end) - max(starts[chunk], first)
             chunk += 1
-        lines.append(_Line(raw, y, max(shares, key=shares.get) if shares else places[-1][1]))
+        lines.append(_Line(raw, y, max(shares, key=shares.__getitem__) if shares else places[-1][1]))
         offset = end + 1
     return lines
 
@@ -131,7 +134,7 @@ def _heading_levels(paragraphs: list[_Paragraph]) -> dict[int, int]:
             weights[size] = weights.get(size, 0) + len(line.text)
     if not weights:
         return {}
-    body = max(weights, key=weights.get)  # the size most text is set in
+    body = max(weights, key=weights.__getitem__)  # the size most text is set in
     candidates = [p for p in paragraphs
                   if body > 0 and p.size >= HEADING_SCALE * body and len(p.lines) <= 3 and len(p.text) <= 200]
     sizes = sorted({round(p.size, 1) for p in candidates}, reverse=True)
@@ -163,7 +166,7 @@ class _Pdfium:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-        self.document = None
+        self.document: PdfDocument | None = None
 
     def _page(self, index: int):
         import pypdfium2
@@ -200,7 +203,7 @@ class _Pdfium:
             unit = pdfium_c.FPDFText_GetUnicode(textpage.raw, i) if i < count else 10
             if unit == 10:  # pdfium ends lines with a generated "\r\n"
                 text = "".join(units).encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-                lines.append(_Line(text, baseline, max(sizes, key=sizes.get) if sizes else 0.0))
+                lines.append(_Line(text, baseline, max(sizes, key=sizes.__getitem__) if sizes else 0.0))
                 units, baseline, sizes = [], None, {}
                 continue
             if unit == 13:

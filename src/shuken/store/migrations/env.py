@@ -6,6 +6,8 @@ from shuken.store.tables import Base
 
 config = context.config
 connectable = config.attributes.get("engine")
+if connectable is None:  # the alembic command line has no engine: migrations run only through Database
+    raise RuntimeError("Alembic was started without the engine that shuken's Database hands over")
 
 with connectable.connect() as connection:
     sqlite = connection.dialect.name == "sqlite"
