@@ -25,7 +25,7 @@ async def governed_generation(services, gateway: Gateway, subject: Subject,
         else [{"role": "user", "content": body.single_prompt}]
     call = await asyncio.to_thread(services.governor.begin, subject, endpoint, messages)
     body = await asyncio.to_thread(for_model, call.policy, body)  # PII detection may take a while
-    if getattr(body, "knowledge", None) is not None:
+    if isinstance(body, ChatCompletionRequest) and body.knowledge is not None:
         return grounded_answer(gateway, services.knowledge, subject, body, client_name(subject), endpoint,
                                observer=call, decorate=lambda inner: answer_decorator(call.policy, inner))
     return gateway.generate(body, client=client_name(subject), endpoint=endpoint,

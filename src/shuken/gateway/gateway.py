@@ -90,13 +90,16 @@ class Gateway:
 
     async def _submit(self, request: ChatCompletionRequest | CompletionRequest, client: str, call: _Call):
         request.refuse_unsupported()
-        is_chat = isinstance(request, ChatCompletionRequest)
-        engine = await self.host.engine_for(request.model, "chat" if is_chat else "completions")
+        if isinstance(request, ChatCompletionRequest):
+            messages, prompt = [m.for_template() for m in request.messages], None
+        else:
+            messages, prompt = None, request.single_prompt
+        engine = await self.host.engine_for(request.model, "chat" if messages is not None else "completions")
         call.model = request.model
         generation_request = GenerationRequest(
             params=fmt.sampling_params(request),
-            messages=[m.for_template() for m in request.messages] if is_chat else None,
-            prompt=None if is_chat else request.single_prompt,
+            messages=messages,
+            prompt=prompt,
             client=client,
             stream=request.stream,
         )
@@ -161,7 +164,7 @@ class Gateway:
             "ttft_seconds": round(call.first - call.started, 4) if call.first else None,
         }
         if call.log_text:  # SHUKEN_LOG_PROMPTS: an explicit opt-in for debugging
-            record.update(prompt=call.prompt, completion="".join(call.transcript))
+            record.update(prompt=call.prompt, completion="".join(call.transcript or []))
         log.info("generation finished", extra=record)
 
     def _on_text(self, call: _Call, text: str) -> None:
@@ -188,6 +191,7 @@ class Gateway:
         finally:
             if finished is None:
                 generation.cancel()
+        assert finished is not None  # an engine's events always end with Finished (or raise)
         self._finish(call, finished)
         text = "".join(parts)
         if decorator is None:
