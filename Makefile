@@ -6,13 +6,19 @@ LLAMA_CPP_VERSION := 0.3.36
 PIP := $(BIN)/python -m pip
 PIP_INSTALL := $(PIP) install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: serve test test-fast bench lock clean i18n
+.PHONY: serve test test-fast check bench lock clean i18n
 
 serve: $(VENV)/.installed
 	@$(BIN)/shuken serve
 
-test: $(VENV)/.installed-test
+test: check
 	@$(BIN)/python -m pytest
+
+# The code checks on src/: the layer contract and no import cycles (import-linter), lint (ruff), types (mypy).
+check: $(VENV)/.installed-test
+	@$(BIN)/lint-imports --no-cache
+	@$(BIN)/ruff check src
+	@$(BIN)/mypy
 
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not slow"

@@ -46,17 +46,22 @@ class LlamaCppEngine:
         self._closed = False
 
     async def start(self) -> None:
+        path = self.manifest.path
+        if path is None:  # a manifest of another engine's kind (e.g. a remote model) named this engine
+            raise Unavailable(tr("The model '%(name)s' has no local file for llama.cpp to load.",
+                                 name=self.manifest.name))
         thread = LlamaThread.shared()
-        self.runtime = await asyncio.wrap_future(thread.call(
+        runtime = await asyncio.wrap_future(thread.call(
             lambda: LlamaRuntime(
-                self.manifest.path,
+                path,
                 sequences=self.settings.parallel_sequences,
                 context_per_sequence=self.settings.context_per_sequence,
                 batch_tokens=self.settings.batch_tokens,
                 threads=self.settings.threads,
             )
         ))
-        self.scheduler = BatchScheduler(self.runtime, self.settings.max_queue, thread)
+        self.runtime = runtime
+        self.scheduler = BatchScheduler(runtime, self.settings.max_queue, thread)
 
     async def close(self) -> None:
         self._closed = True  # checked by submit: the vocabulary is about to be freed
@@ -69,8 +74,13 @@ class LlamaCppEngine:
     def context_length(self) -> int | None:
         return self.runtime.context_per_sequence if self.runtime else None
 
+    def _loaded(self) -> LlamaRuntime:
+        if self.runtime is None:
+            raise Unavailable(tr("The model '%(name)s' is not loaded; retry in a moment.", name=self.manifest.name))
+        return self.runtime
+
     def stats(self) -> EngineStats:
-        if not self.scheduler:
+        if not self.scheduler or not self.runtime:
             return EngineStats(capacity=self.settings.parallel_sequences)
         return EngineStats(self.scheduler.queued, len(self.scheduler.running), self.runtime.sequences)
 
@@ -84,8 +94,8 @@ class LlamaCppEngine:
                        name=self.manifest.name),
                     param="model", code="model_not_chat_capable",
                 )
-            return chat_prompt_tokens(self.runtime, template, request.messages)
-        return self.runtime.tokenize(request.prompt or "", add_special=True, parse_special=True)
+            return chat_prompt_tokens(self._loaded(), template, request.messages)
+        return self._loaded().tokenize(request.prompt or "", add_special=True, parse_special=True)
 
     async def submit(self, request: GenerationRequest) -> LlamaGeneration:
         if self._closed or self.scheduler is None:
@@ -93,7 +103,7 @@ class LlamaCppEngine:
         tokens = self.prompt_tokens(request)
         if not tokens:
             raise InvalidRequest(tr("The prompt is empty."), param="prompt")
-        limit = self.runtime.context_per_sequence
+        limit = self._loaded().context_per_sequence
         params = request.params
         param = "messages" if request.messages is not None else "prompt"
         if len(tokens) >= limit:
@@ -109,7 +119,7 @@ class LlamaCppEngine:
                 "Please reduce the length of the prompt or max_tokens.",
                 limit=limit, total=len(tokens) + max_tokens, prompt=len(tokens), completion=max_tokens,
             ), param="max_tokens")
-        sampler = SamplerChain(self.runtime.vocab, params)
+        sampler = SamplerChain(self._loaded().vocab, params)
         seq = Sequence(
             client=request.client, prompt=tokens, max_tokens=max_tokens, sampler=sampler,
             text=TextStream(params.stop), loop=asyncio.get_running_loop(),
