@@ -1,4 +1,5 @@
-"""Wires the service objects together from one Settings; shared by the app factory and the CLI.
+"""The one composition root: wires every service (gateway and web-chat turns included) from one Settings; the app
+factory, the CLI and the workers all start here.
 
 The event bus is the one sink for governance events: the audit chain subscribes first (its record hash is
 what `emit` returns), then key usage (token quotas) and consented training capture.
