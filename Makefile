@@ -17,8 +17,14 @@ test: $(VENV)/.installed-test
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not slow"
 
+# Every benchmark in full mode (about 35 minutes on 2 cores, most of it bench/retrieval.py); each runs even if
+# an earlier one failed, and the target fails if any did. `--quick` versions run in tests/test_bench_quick.py.
+BENCH_SCRIPTS := $(sort $(filter-out bench/_%,$(wildcard bench/*.py)))
 bench: $(VENV)/.installed-test
-	$(BIN)/python bench/gateway.py
+	@failed=""; for script in $(BENCH_SCRIPTS); do \
+		echo "== $$script"; $(BIN)/python $$script || failed="$$failed $$script"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 $(VENV)/.system-deps: scripts/system-deps.sh
 	scripts/system-deps.sh

