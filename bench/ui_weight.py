@@ -52,7 +52,8 @@ def main(root: str, email: str, password: str) -> int:
 
 def on_fresh_server() -> int:
     """Start `shuken serve` on a new temporary home, as the browser tests do, and measure it."""
-    from conftest import start_server  # the tests' own launcher: 127.0.0.1, a free port, the owner's password
+    # The tests' own launcher: 127.0.0.1, a free port, the owner's password read from the new home's output.
+    from conftest import start_server
 
     with tempfile.TemporaryDirectory(prefix="shuken-ui-weight-") as home:
         server = start_server(Path(home))
