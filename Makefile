@@ -17,8 +17,8 @@ test: $(VENV)/.installed-test
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not slow"
 
-# Every benchmark in full mode (about 35 minutes on 2 cores, most of it bench/retrieval.py); each runs even if
-# an earlier one failed, and the target fails if any did. `--quick` versions run in tests/test_bench_quick.py.
+# Every benchmark in full mode, about 45 minutes on 2 cores (mostly embeddings.py and retrieval.py). Each runs
+# even if an earlier one failed; the target fails if any did. tests/test_bench_quick.py runs their --quick.
 BENCH_SCRIPTS := $(sort $(filter-out bench/_%,$(wildcard bench/*.py)))
 bench: $(VENV)/.installed-test
 	@failed=""; for script in $(BENCH_SCRIPTS); do \

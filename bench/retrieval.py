@@ -85,8 +85,8 @@ SCALE_BATCH_DOCUMENTS = 200
 SCALE_BASE_VECTORS = 64  # real paragraph vectors per language that synthetic vectors scatter around
 SCALE_NOISE_COSINE = 0.9  # expected cosine between a synthetic vector and its base vector
 TARGET_HYBRID_P95_MS = 50.0
-# --quick: enough of each set for every pass to have something to rank (a few XQuAD paragraphs carry ~5
-# questions each), and a synthetic collection big enough to take several insert batches' code path once.
+# --quick: enough of each set for every pass to have something to rank (an XQuAD paragraph carries ~5
+# questions), and a synthetic collection of a few hundred chunks (the same insert and search code, one batch).
 QUICK = {"paragraphs": 8, "max_questions": 8, "scale": 300, "scale_questions": 20}
 console = Console(width=None if sys.stdout.isatty() else 150)
 
