@@ -17,7 +17,7 @@ test: $(VENV)/.installed-test
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not slow"
 
-# Every benchmark in full mode, about 45 minutes on 2 cores (mostly embeddings.py and retrieval.py). Each runs
+# Every benchmark in full mode, roughly 30 minutes on 2 cores (mostly embeddings.py and retrieval.py). Each runs
 # even if an earlier one failed; the target fails if any did. tests/test_bench_quick.py runs their --quick.
 BENCH_SCRIPTS := $(sort $(filter-out bench/_%,$(wildcard bench/*.py)))
 bench: $(VENV)/.installed-test
