@@ -23,8 +23,14 @@ check: $(VENV)/.installed-test
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not slow"
 
+# Every benchmark in full mode, roughly 30 minutes on 2 cores (mostly embeddings.py and retrieval.py). Each runs
+# even if an earlier one failed; the target fails if any did. tests/test_bench_quick.py runs their --quick.
+BENCH_SCRIPTS := $(sort $(filter-out bench/_%,$(wildcard bench/*.py)))
 bench: $(VENV)/.installed-test
-	$(BIN)/python bench/gateway.py
+	@failed=""; for script in $(BENCH_SCRIPTS); do \
+		echo "== $$script"; $(BIN)/python $$script || failed="$$failed $$script"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 $(VENV)/.system-deps: scripts/system-deps.sh
 	scripts/system-deps.sh

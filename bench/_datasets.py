@@ -67,6 +67,13 @@ class DevSet:
             return list(range(total))
         return sorted({round(i * total / limit) for i in range(limit)})
 
+    def head(self, paragraphs: int) -> "DevSet":
+        """The first `paragraphs` paragraphs and the questions about them (the benchmarks' --quick data).
+        XQuAD files are parallel, so the heads of two languages are still the same paragraphs."""
+        kept = [i for i, gold in enumerate(self.gold) if gold < paragraphs]
+        return DevSet(self.language, f"{self.name} (first {paragraphs} paragraphs)", self.paragraphs[:paragraphs],
+                      [self.questions[i] for i in kept], [self.gold[i] for i in kept])
+
 
 def document_text(context: str) -> str:
     """JSQuAD writes "title [SEP] text"; a document has its title on a line of its own instead."""

