@@ -17,7 +17,7 @@ test: $(VENV)/.installed-test
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not slow"
 
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed-test $(VENV)/.llama-server
 	$(BIN)/python bench/gateway.py
 
 $(VENV)/.system-deps: scripts/system-deps.sh
@@ -32,6 +32,11 @@ $(BIN)/python:
 $(VENV)/.llama-wheel: scripts/build-llama-wheel.sh | $(BIN)/python $(VENV)/.system-deps
 	scripts/build-llama-wheel.sh $(LLAMA_CPP_VERSION) $(BIN)/python > $@.tmp && mv $@.tmp $@
 
+# llama.cpp's own C++ server, the gateway bench's throughput baseline: no wheel ships it, so build it from the
+# same sdist (one time, ~10 minutes on 2 cores; cached by version and CPU flags). The file holds its path.
+$(VENV)/.llama-server: scripts/build-llama-server.sh | $(BIN)/python $(VENV)/.system-deps-test
+	scripts/build-llama-server.sh $(LLAMA_CPP_VERSION) $(BIN)/python > $@.tmp && mv $@.tmp $@
+
 $(VENV)/.installed: pyproject.toml constraints.txt $(VENV)/.llama-wheel
 	$(PIP_INSTALL) "$$(cat $(VENV)/.llama-wheel)" -e .
 	@touch $@
@@ -40,7 +45,8 @@ $(VENV)/.system-deps-test: scripts/system-deps.sh | $(VENV)/.system-deps
 	scripts/system-deps.sh test
 	@touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed $(VENV)/.system-deps-test
+# The tests run every bench script's --quick mode, and bench/gateway.py --quick includes llama-server when built.
+$(VENV)/.installed-test: $(VENV)/.installed $(VENV)/.system-deps-test $(VENV)/.llama-server
 	$(PIP_INSTALL) -e '.[test]'
 	@touch $@
 
