@@ -182,22 +182,34 @@ def locate_llama_server(build: bool) -> tuple[str | None, str]:
     raise RuntimeError(f"{script.name} failed with exit status {result.returncode}")
 
 
-def start_llama_server(binary: str, threads: int, streams: int, context_per_sequence: int) -> Server:
+# How each llama-server side is asked. "like_shuken" is the target's comparison: the same sampling as Shuken
+# (temperature, then a seeded draw over the whole vocabulary; llama-server's default chain first cuts to
+# top-k 40, top-p 0.95 and min-p 0.05, less work per token), no prompt cache (Shuken has none, and later
+# rounds repeat each prompt, which llama-server would then skip evaluating), and every stream runs to
+# max_tokens (ignore_eos: a stream that stops early means fewer tokens for almost the same wall time, and
+# the two sides' random streams differ, so only llama-server's count is pinned: that can only flatter it).
+# "defaults" is llama-server as it comes, for information: same request body, its own sampler chain and
+# prompt cache.
+LLAMA_SERVER_REQUESTS = {
+    "like_shuken": {"samplers": ["temperature"], "cache_prompt": False, "ignore_eos": True},
+    "defaults": {},
+}
+
+
+def start_llama_server(binary: str, threads: int, streams: int, context_per_sequence: int,
+                       variant: str = "like_shuken") -> Server:
     """llama.cpp's own server, as its docs suggest running it for parallel clients: --parallel slots with
     continuous batching, the total context split evenly between slots (as Shuken does)."""
     port = free_port()
-    log_path = RESULTS / "logs" / "llama-server.log"
+    log_path = RESULTS / "logs" / f"llama-server-{variant}.log"
     command = [binary, "-m", model_path(), "--alias", BASELINE_MODEL, "-t", str(threads), "-tb", str(threads),
                "-c", str(context_per_sequence * streams), "--parallel", str(streams), "-cb",
                "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    # Same sampling as Shuken: temperature then a seeded draw over the whole vocabulary (llama-server's
-    # default chain would first cut to top-k 40, top-p 0.95, min-p 0.05, which is less work per token).
-    # No prompt cache: Shuken has none, and later rounds repeat each prompt, which llama-server would
-    # then skip evaluating.
-    server = Server("llama-server", process, f"http://127.0.0.1:{port}/v1", BASELINE_MODEL, log_path,
-                    request_extras={"samplers": ["temperature"], "cache_prompt": False})
+    name = "llama-server" if variant == "like_shuken" else f"llama-server ({variant})"
+    server = Server(name, process, f"http://127.0.0.1:{port}/v1", BASELINE_MODEL, log_path,
+                    request_extras=LLAMA_SERVER_REQUESTS[variant])
     server.wait_ready(f"http://127.0.0.1:{port}/health")
     return server
 
@@ -384,6 +396,9 @@ def concurrent(servers: dict[str, Server], streams: int, max_tokens: int, rounds
         pair_ratios = [a["aggregate_tps"] / b["aggregate_tps"] for a, b in zip(sides["shuken"], sides["llama_server"])]
         summary["llama_server_ratio_per_round"] = pair_ratios
         summary["llama_server_ratio_median"] = statistics.median(pair_ratios)
+    if "llama_server_defaults" in sides:
+        summary["llama_server_defaults_ratio"] = (best["shuken"]["aggregate_tps"]
+                                                  / best["llama_server_defaults"]["aggregate_tps"])
     return summary
 
 
@@ -427,6 +442,10 @@ def print_report(single: dict, multi: dict, noise: dict[str, float], llama_serve
                       f"{multi['llama_server_interrupted_total']}/{total}",
                       f"{multi['shuken_interrupted_total']}/{total}", "", "shuken: 0",
                       verdict[passed["shuken_uninterrupted"]])
+    if "llama_server_defaults_ratio" in multi:
+        table.add_row(f"{streams} streams vs llama-server [dim](its defaults: top-k chain, prompt cache)[/dim]",
+                      f"{multi['llama_server_defaults_aggregate_tps']:.1f}", f"{multi['shuken_aggregate_tps']:.1f}",
+                      f"x{multi['llama_server_defaults_ratio']:.3f}", "", "(info)")
     else:
         table.add_row(f"{streams} streams vs llama-server", "-", "-", "skipped", "", llama_server_note)
     table.add_row(f"{streams} streams: aggregate tok/s vs llama_cpp.server", f"{multi['baseline_aggregate_tps']:.1f}",
@@ -453,7 +472,7 @@ def quick_errors(multi: dict) -> list[str]:
     """What --quick fails on: a stream the server broke (not speed). llama_cpp.server interrupting streams is
     its documented behaviour, so only Shuken's and llama-server's streams count."""
     errors = []
-    for side in ("shuken", "llama_server"):
+    for side in ("shuken", "llama_server", "llama_server_defaults"):
         for result in multi["rounds"].get(side, []):
             errors += [f"{side}: {s['interrupted_because']}" for s in result["streams"] if s["interrupted_because"]]
     return errors
@@ -505,6 +524,9 @@ def main() -> int:
                 console.print("Starting llama-server...")
                 # Shuken's default context per sequence (2048) is what each llama-server slot gets.
                 servers["llama_server"] = start_llama_server(llama_server_binary, args.threads, args.streams, 2048)
+                if not args.quick:
+                    servers["llama_server_defaults"] = start_llama_server(
+                        llama_server_binary, args.threads, args.streams, 2048, variant="defaults")
             console.print("Starting llama_cpp.server baseline...")
             servers["baseline"] = start_baseline(args.threads)
             console.print(f"Concurrent: {args.streams} chat streams x {args.chat_tokens} tokens, {args.rounds} rounds")

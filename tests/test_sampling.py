@@ -1,4 +1,5 @@
-"""The NumPy temperature sampler draws what softmax(logits / T) says, and plain requests get it (no model needed)."""
+"""The NumPy sampler draws what softmax(logits / T) says, over llama.cpp's top_p nucleus when asked, and requests
+without a grammar or penalties get it (no model needed)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,34 @@ def test_draws_follow_the_softmax(vocab_size, temperature):
     assert np.abs(seen - expected).max() < 0.02
     likely = np.argsort(-expected)[:3]
     assert np.allclose(seen[likely], expected[likely], atol=0.02)
+
+
+def reference_nucleus(logits: np.ndarray, top_p: float) -> np.ndarray:
+    """llama.cpp's rule, written the slow way: sort everything, keep ranks until the running sum reaches top_p."""
+    order = np.argsort(-logits.astype(np.float64), kind="stable")
+    probabilities = softmax(logits, 1.0)[order]
+    return order[: int(np.argmax(np.cumsum(probabilities) >= top_p)) + 1]
+
+
+@pytest.mark.parametrize("spread, top_p", [(3.0, 0.9), (3.0, 0.5), (0.3, 0.95), (0.0, 0.6)])  # 0.3, 0.0: wide nuclei
+def test_top_p_draws_from_the_nucleus_at_the_requested_temperature(spread, top_p):
+    logits = np.random.default_rng(7).normal(0, spread, 3000).astype(np.float32)
+    nucleus = reference_nucleus(logits, top_p)
+    if spread < 1:
+        assert len(nucleus) > TemperatureSampler.NUCLEUS_GUESS * 8  # the first guesses cannot reach top_p
+    expected = np.zeros(len(logits))
+    expected[nucleus] = softmax(logits[nucleus], 0.7)
+    sampler = TemperatureSampler(len(logits), 0.7, seed=11, top_p=top_p)
+    assert set(sampler._nucleus(logits)) == set(nucleus)
+    seen = frequencies(sampler, logits, 20_000)
+    assert set(np.flatnonzero(seen)) <= set(nucleus)
+    assert np.abs(seen - expected).max() < 0.02
+
+
+def test_a_tiny_top_p_keeps_only_the_most_likely_token():
+    logits = np.array([0.5, 2.0, 1.9, -1.0], dtype=np.float32)
+    sampler = TemperatureSampler(4, 1.5, seed=2, top_p=0.01)
+    assert {sampler.draw(logits) for _ in range(50)} == {1}
 
 
 def test_mass_in_the_last_partial_block_is_reachable():
@@ -71,7 +100,7 @@ def test_a_seed_repeats_and_another_seed_differs():
 
 
 @pytest.mark.parametrize("params", [
-    SamplingParams(temperature=0.8, top_p=0.9),
+    SamplingParams(temperature=0.8, top_p=0.9, presence_penalty=0.5),
     SamplingParams(temperature=0.8, presence_penalty=0.5),
     SamplingParams(temperature=0, frequency_penalty=0.2),
 ])
@@ -86,7 +115,8 @@ def test_filters_and_penalties_keep_the_llama_cpp_chain(params, monkeypatch):
 
 def test_plain_requests_get_the_numpy_sampler(monkeypatch):
     monkeypatch.setattr("llama_cpp.llama_vocab_n_tokens", lambda vocab: 321)
-    for params in (SamplingParams(temperature=0.8, seed=1), SamplingParams(temperature=0)):
+    for params in (SamplingParams(temperature=0.8, seed=1), SamplingParams(temperature=0),
+                   SamplingParams(temperature=0.8, top_p=0.9)):
         sampler = make_sampler(object(), params)
         assert isinstance(sampler, TemperatureSampler) and sampler.vocab_size == 321
-        assert sampler.greedy == (params.temperature == 0)
+        assert sampler.greedy == (params.temperature == 0) and sampler.top_p == params.top_p

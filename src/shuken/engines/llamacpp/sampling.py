@@ -1,12 +1,12 @@
 """Turn OpenAI-style sampling parameters into a sampler for one sequence.
 
-Plain temperature sampling and greedy decoding (the common requests) draw from the logits in NumPy; anything
-else (a grammar, penalties, top_p) builds a llama.cpp sampler chain, grammar first, then filters.
+Temperature, top_p and greedy decoding (the common requests) draw from the logits in NumPy; a grammar or
+penalties build a llama.cpp sampler chain, grammar first, then filters.
 
-Why two: llama.cpp's dist sampler walks the whole vocabulary in scalar code (a 12-byte candidate per token,
-then exp and a running sum): ~350 µs per token for SmolLM2's 49k tokens, on the llama thread, while both
-cores' decode threads wait. With 8 streams that was ~9% of every batch step. The same draw vectorised is
-~45 µs (measured on this machine; see docs/benchmarks.md).
+Why two: llama.cpp's samplers walk the whole vocabulary in scalar code (a 12-byte candidate per token, then
+exp and a running sum; top_p sorts it all): for SmolLM2's 49k tokens ~350 µs per token, ~2.7 ms with top_p,
+on the llama thread while both cores' decode threads wait. With 8 streams that was ~9% of every batch step
+(top_p: most of it). Vectorised, the same draws take ~45 µs and ~100 µs (measured on this machine).
 """
 
 from __future__ import annotations
@@ -55,27 +55,31 @@ class Sampler(Protocol):
 
 def make_sampler(vocab, params: SamplingParams) -> Sampler:
     """The cheapest sampler that draws exactly what `params` ask for."""
-    plain = (grammar_for(params.response_format) is None and not params.presence_penalty
-             and not params.frequency_penalty and params.top_p >= 1.0)
+    plain = grammar_for(params.response_format) is None and not params.presence_penalty and not params.frequency_penalty
     if plain:
-        return TemperatureSampler(llama_cpp.llama_vocab_n_tokens(vocab), params.temperature, params.seed)
+        return TemperatureSampler(llama_cpp.llama_vocab_n_tokens(vocab), params.temperature, params.seed,
+                                  top_p=params.top_p)
     return SamplerChain(vocab, params)
 
 
 class TemperatureSampler:
-    """Softmax(logits / temperature) over the whole vocabulary, or argmax when temperature is 0.
+    """Softmax(logits / temperature) over the vocabulary, or argmax when temperature is 0; with top_p < 1,
+    over the nucleus only, chosen as llama.cpp's chain (top_p, then temperature) chooses it: the most likely
+    tokens at temperature 1 until their probabilities add up to at least top_p.
 
-    The draw is inverse-CDF sampling done in two levels so that no pass over the vocabulary is scalar
-    Python: sums of fixed-size blocks locate the block holding the drawn point, then a cumulative sum of
-    that one block locates the token. A seed gives a reproducible stream of tokens (NumPy's PCG64, so not
-    the same tokens as llama.cpp's own dist sampler for that seed).
+    The whole-vocabulary draw is inverse-CDF sampling done in two levels so that no pass over the vocabulary
+    is scalar Python: sums of fixed-size blocks locate the block holding the drawn point, then a cumulative
+    sum of that one block locates the token. A seed gives a reproducible stream of tokens (NumPy's PCG64, so
+    not the same tokens as llama.cpp's own dist sampler for that seed).
     """
 
     BLOCK = 256
+    NUCLEUS_GUESS = 64  # candidates ranked first; the nucleus is usually far smaller
 
-    def __init__(self, vocab_size: int, temperature: float, seed: int | None):
+    def __init__(self, vocab_size: int, temperature: float, seed: int | None, top_p: float = 1.0):
         self.vocab_size = vocab_size
         self.greedy = temperature <= 0
+        self.top_p = top_p
         # Capped so that (logit - max) * scale never meets inf * 0 for absurdly small temperatures.
         self._scale = np.float32(min(1.0 / temperature, 1e30)) if not self.greedy else np.float32(1)
         self._rng = np.random.default_rng(seed if seed is not None else random.getrandbits(64))
@@ -89,8 +93,14 @@ class TemperatureSampler:
         return self.draw(np.ctypeslib.as_array(row, shape=(self.vocab_size,)))
 
     def draw(self, logits: np.ndarray) -> int:
-        if self.greedy:
+        if self.greedy:  # the nucleus always holds the most likely token, so top_p changes nothing here
             return int(np.argmax(logits))  # the first of equal maxima, as llama.cpp's greedy sampler
+        if self.top_p < 1.0:
+            nucleus = self._nucleus(logits)
+            weights = np.exp((logits[nucleus] - logits[nucleus[0]]) * self._scale, dtype=np.float64)
+            cumulative = np.cumsum(weights)
+            pick = int(np.searchsorted(cumulative, self._rng.random() * cumulative[-1], side="right"))
+            return int(nucleus[min(pick, len(nucleus) - 1)])
         weights = self._weights
         np.subtract(logits, logits.max(), out=weights)
         np.multiply(weights, self._scale, out=weights)
@@ -103,6 +113,22 @@ class TemperatureSampler:
         within = np.cumsum(weights[start:start + self.BLOCK], dtype=np.float64)
         point -= cumulative[block - 1] if block else 0.0
         return start + min(int(np.searchsorted(within, point, side="right")), len(within) - 1)
+
+    def _nucleus(self, logits: np.ndarray) -> np.ndarray:
+        """Token ids of the nucleus, most likely first. Ranks only the top few candidates (an O(n) partition)
+        and ranks more only when they do not reach top_p."""
+        size = len(logits)
+        top = float(logits.max())
+        total = float(np.exp(logits - top, dtype=np.float64).sum())  # the temperature-1 normaliser
+        ranked = min(self.NUCLEUS_GUESS, size)
+        while True:
+            candidates = np.argpartition(logits, size - ranked)[size - ranked:] if ranked < size else np.arange(size)
+            candidates = candidates[np.argsort(-logits[candidates], kind="stable")]
+            reached = np.cumsum(np.exp(logits[candidates] - top, dtype=np.float64)) / total
+            cut = int(np.searchsorted(reached, self.top_p, side="left"))  # the first rank at or past top_p
+            if cut < ranked or ranked == size:
+                return candidates[: min(cut, ranked - 1) + 1]
+            ranked = min(size, ranked * 8)
 
     def free(self) -> None:
         pass  # nothing native to release
