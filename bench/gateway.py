@@ -17,7 +17,7 @@ Run:    .venv/bin/python bench/gateway.py   (or `make bench`; --help for options
         .venv/bin/python bench/gateway.py --quick   (seconds: checks the bench works; its figures mean nothing)
 Output: a table on stdout, bench/results/gateway.json, server logs in bench/results/logs/.
 Exit status 1 if a target is missed (not with --quick, which fails only on errors). Only 127.0.0.1 is used;
-about 3 minutes on 2 quiet cores, plus ~10 minutes once to build llama-server (scripts/build-llama-server.sh).
+about 2 minutes on 2 quiet cores, plus ~10 minutes once to build llama-server (scripts/build-llama-server.sh).
 """
 
 from __future__ import annotations
