@@ -26,7 +26,7 @@ test-fast: $(VENV)/.installed-test
 # Every benchmark in full mode, roughly 30 minutes on 2 cores (mostly embeddings.py and retrieval.py). Each runs
 # even if an earlier one failed; the target fails if any did. tests/test_bench_quick.py runs their --quick.
 BENCH_SCRIPTS := $(sort $(filter-out bench/_%,$(wildcard bench/*.py)))
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed-test $(VENV)/.llama-server
 	@failed=""; for script in $(BENCH_SCRIPTS); do \
 		echo "== $$script"; $(BIN)/python $$script || failed="$$failed $$script"; \
 	done; \
@@ -44,6 +44,11 @@ $(BIN)/python:
 $(VENV)/.llama-wheel: scripts/build-llama-wheel.sh | $(BIN)/python $(VENV)/.system-deps
 	scripts/build-llama-wheel.sh $(LLAMA_CPP_VERSION) $(BIN)/python > $@.tmp && mv $@.tmp $@
 
+# llama.cpp's own C++ server, the gateway bench's throughput baseline: no wheel ships it, so build it from the
+# same sdist (one time, ~10 minutes on 2 cores; cached by version and CPU flags). The file holds its path.
+$(VENV)/.llama-server: scripts/build-llama-server.sh | $(BIN)/python $(VENV)/.system-deps-test
+	scripts/build-llama-server.sh $(LLAMA_CPP_VERSION) $(BIN)/python > $@.tmp && mv $@.tmp $@
+
 $(VENV)/.installed: pyproject.toml constraints.txt $(VENV)/.llama-wheel
 	$(PIP_INSTALL) "$$(cat $(VENV)/.llama-wheel)" -e .
 	@touch $@
@@ -52,7 +57,8 @@ $(VENV)/.system-deps-test: scripts/system-deps.sh | $(VENV)/.system-deps
 	scripts/system-deps.sh test
 	@touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed $(VENV)/.system-deps-test
+# The tests run every bench script's --quick mode, and bench/gateway.py --quick includes llama-server when built.
+$(VENV)/.installed-test: $(VENV)/.installed $(VENV)/.system-deps-test $(VENV)/.llama-server
 	$(PIP_INSTALL) -e '.[test]'
 	@touch $@
 

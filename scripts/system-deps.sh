@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages Shuken needs, installed only when missing (runs as root on our machines).
 # `system-deps.sh test` adds what only the tests need: Debian's chromium for the browser tests (Playwright
-# drives /usr/bin/chromium; it never downloads a browser of its own).
+# drives /usr/bin/chromium; it never downloads a browser of its own), and ninja to build llama-server, the
+# gateway bench's baseline (scripts/build-llama-server.sh).
 set -euo pipefail
 needed=(
   build-essential cmake git python3-venv
@@ -13,7 +14,7 @@ needed=(
   util-linux iproute2
 )
 if [ "${1:-}" = "test" ]; then
-  needed+=(chromium)
+  needed+=(chromium ninja-build)
 fi
 missing=()
 for package in "${needed[@]}"; do

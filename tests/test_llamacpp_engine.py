@@ -172,3 +172,32 @@ def test_a_caller_giving_up_does_not_abandon_a_model_load(registry, isolated_hom
         await host.close()
 
     asyncio.run(main())
+
+
+def test_every_sampler_kind_decodes_side_by_side(registry, isolated_home):
+    """NumPy draws (greedy, temperature) and llama.cpp chains (top_p, penalties, grammar) share batch steps."""
+    settings = Settings(home=isolated_home, parallel_sequences=6)
+    kinds = {
+        "greedy": SamplingParams(max_tokens=10, temperature=0),
+        "seeded": SamplingParams(max_tokens=10, temperature=0.9, seed=7),
+        "seeded again": SamplingParams(max_tokens=10, temperature=0.9, seed=7),
+        "top_p": SamplingParams(max_tokens=10, temperature=0.9, top_p=0.8, seed=7),
+        "penalties": SamplingParams(max_tokens=10, temperature=0.9, presence_penalty=0.5, frequency_penalty=0.5),
+        "json": SamplingParams(max_tokens=10, temperature=0.9, response_format={"type": "json_object"}),
+    }
+
+    async def main():
+        engine = LlamaCppEngine(registry.get("smollm2-135m-instruct"), settings)
+        await engine.start()
+        try:
+            generations = [await engine.submit(GenerationRequest(params, prompt="Once upon a time"))
+                           for params in kinds.values()]
+            return dict(zip(kinds, await asyncio.gather(*(collect(g) for g in generations))))
+        finally:
+            await engine.close()
+
+    results = asyncio.run(main())
+    for kind, (text, finished) in results.items():
+        assert finished.completion_tokens >= 1 and text, kind
+    assert results["seeded"][0] == results["seeded again"][0]
+    assert results["json"][0].lstrip()[:1] in ("{", "[")

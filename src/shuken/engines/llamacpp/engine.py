@@ -8,7 +8,7 @@ from shuken.config import Settings
 from shuken.engines.base import Embeddings, EngineStats, Finished, GenerationRequest
 from shuken.engines.llamacpp.prompt import chat_prompt_tokens
 from shuken.engines.llamacpp.runtime import LlamaRuntime
-from shuken.engines.llamacpp.sampling import SamplerChain
+from shuken.engines.llamacpp.sampling import make_sampler
 from shuken.engines.llamacpp.scheduler import BatchScheduler, Sequence
 from shuken.engines.llamacpp.worker import LlamaThread
 from shuken.engines.text_stream import TextStream
@@ -119,7 +119,7 @@ class LlamaCppEngine:
                 "Please reduce the length of the prompt or max_tokens.",
                 limit=limit, total=len(tokens) + max_tokens, prompt=len(tokens), completion=max_tokens,
             ), param="max_tokens")
-        sampler = SamplerChain(self._loaded().vocab, params)
+        sampler = make_sampler(self._loaded().vocab, params)
         seq = Sequence(
             client=request.client, prompt=tokens, max_tokens=max_tokens, sampler=sampler,
             text=TextStream(params.stop), loop=asyncio.get_running_loop(),

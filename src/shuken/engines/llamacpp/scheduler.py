@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from shuken.engines.base import Finished, TextDelta
 from shuken.engines.llamacpp.runtime import BatchEntry, LlamaRuntime
-from shuken.engines.llamacpp.sampling import SamplerChain
+from shuken.engines.llamacpp.sampling import Sampler
 from shuken.engines.llamacpp.worker import LlamaThread
 from shuken.engines.text_stream import TextStream
 from shuken.errors import QueueFull, ShukenError, Unavailable
@@ -33,7 +33,7 @@ class Sequence:
     client: str
     prompt: list[int]
     max_tokens: int
-    sampler: SamplerChain
+    sampler: Sampler
     text: TextStream
     loop: asyncio.AbstractEventLoop
     output: asyncio.Queue = field(default_factory=asyncio.Queue)
