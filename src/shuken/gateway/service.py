@@ -206,13 +206,13 @@ class Gateway:
                     self._on_text(call, event.text)
                     text = decorator.feed(event.text) if decorator else event.text
                     if text:
-                        yield fmt.sse(shaper.text_chunk(text))
+                        yield shaper.text_event(text)
                 else:
                     settled = True
                     self._finish(call, event)
                     rest = decorator.flush() if decorator else ""
                     if rest:
-                        yield fmt.sse(shaper.text_chunk(rest))
+                        yield shaper.text_event(rest)
                     chunks = shaper.final_chunks(event)
                     if decorator:
                         decorator.annotate(chunks[0])  # the chunk that carries finish_reason
