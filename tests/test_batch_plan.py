@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from types import SimpleNamespace
 
 from shuken.engines.llamacpp.scheduler import BatchScheduler, Sequence
@@ -11,7 +10,7 @@ from shuken.engines.text_stream import TextStream
 
 def make_sequence(seq_id: int, prompt_length: int, prefilled: int, generated: int = 0) -> Sequence:
     seq = Sequence(client="c", prompt=list(range(100, 100 + prompt_length)), max_tokens=50, sampler=None,
-                   text=TextStream(), loop=asyncio.new_event_loop(), seq_id=seq_id, prefilled=prefilled)
+                   text=TextStream(), outbox=None, seq_id=seq_id, prefilled=prefilled)
     seq.generated, seq.last_token = generated, 7 + seq_id
     return seq
 

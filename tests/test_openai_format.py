@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import struct
 
 import pytest
@@ -72,6 +73,17 @@ def test_completion_shapes_validate_against_openai_types():
     assert final.id == middle["id"] and final.choices[0].finish_reason == "length"
     whole = Completion.model_validate(shaper.response("abc", FINISHED))
     assert whole.choices[0].finish_reason == "length"
+
+
+@pytest.mark.parametrize("shaper", [fmt.ChatShaper("m"), fmt.ChatShaper("m", include_usage=True),
+                                    fmt.CompletionShaper("m"), fmt.CompletionShaper("m", include_usage=True)])
+def test_streamed_text_events_are_the_text_chunks_serialised(shaper):
+    # The per-token fast path must send exactly what serialising the chunk would: quotes, backslashes,
+    # control characters, the placeholder the frame is built with, non-ASCII kept as is (ensure_ascii=False).
+    for text in ["Hel", "", 'say "hi"\\n', "tab\tnew\nline\x00\x1f", "\x00text\x00", "日本語 é 🚀", "</script>"]:
+        assert shaper.text_event(text) == fmt.sse(shaper.text_chunk(text))
+    event = json.loads(shaper.text_event("a\"b").decode()[len("data: "):])
+    assert (event["choices"][0].get("text") or event["choices"][0]["delta"]["content"]) == 'a"b'
 
 
 def test_embeddings_base64_is_little_endian_float32():

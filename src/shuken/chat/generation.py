@@ -18,13 +18,19 @@ def client_name(subject: Subject) -> str:
     return f"key-{subject.key_id}" if subject.key_id is not None else f"user-{subject.user_id}"
 
 
+def _begin(governor, subject: Subject, endpoint: str, messages: list[dict], body):
+    """The policy read and PII handling before the model, in one trip off the event loop (each trip costs a
+    thread hand-over before the first token)."""
+    call = governor.begin(subject, endpoint, messages)
+    return call, for_model(call.policy, body)  # PII detection may take a while
+
+
 async def governed_generation(services, gateway: Gateway, subject: Subject,
                               body: ChatCompletionRequest | CompletionRequest, endpoint: str):
     """The awaitable that produces the answer (a dict, or an `AnswerStream` of events when `body.stream`)."""
     messages = [m.for_template() for m in body.messages] if hasattr(body, "messages") \
         else [{"role": "user", "content": body.single_prompt}]
-    call = await asyncio.to_thread(services.governor.begin, subject, endpoint, messages)
-    body = await asyncio.to_thread(for_model, call.policy, body)  # PII detection may take a while
+    call, body = await asyncio.to_thread(_begin, services.governor, subject, endpoint, messages, body)
     if isinstance(body, ChatCompletionRequest) and body.knowledge is not None:
         return grounded_answer(gateway, services.knowledge, subject, body, client_name(subject), endpoint,
                                observer=call, decorate=lambda inner: answer_decorator(call.policy, inner))

@@ -62,7 +62,7 @@ class AnswerStream:
         try:
             async for event in self._events:
                 if isinstance(event, AnswerText):
-                    yield fmt.sse(shaper.text_chunk(event.text))
+                    yield shaper.text_event(event.text)
                 elif isinstance(event, AnswerEnded):
                     chunks = shaper.final_chunks(event.finished)
                     chunks[0].update(event.extras)  # the chunk that carries finish_reason

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import base64
+import json
 import struct
 import time
 import uuid
+from json.encoder import encode_basestring  # the string encoder json.dumps(ensure_ascii=False) uses
 
 from shuken import __version__
 from shuken.engines.base import Embeddings, Finished, SamplingParams
 from shuken.gateway.schemas import ChatCompletionRequest, SamplingFields
 
 FINGERPRINT = f"shuken-{__version__}"
+_TEXT_SLOT = "\x00text\x00"  # stands for the text while the frame around it is made; JSON-escaped, so unique
 
 
 def sampling_params(request: SamplingFields) -> SamplingParams:
@@ -53,6 +56,7 @@ class _Shaper:
         self.created = int(time.time())
         self.model = model
         self.include_usage = include_usage
+        self._text_frame: tuple[bytes, bytes] | None = None  # a text chunk's bytes before and after its text
 
     def _envelope(self, object_name: str, choices: list[dict]) -> dict:
         return {"id": self.id, "object": object_name, "created": self.created, "model": self.model,
@@ -72,6 +76,15 @@ class _Shaper:
 
     def text_chunk(self, text: str) -> dict:
         return self._chunk(text, None)
+
+    def text_event(self, text: str) -> bytes:
+        """`sse(self.text_chunk(text))`, without building and serialising the whole chunk for every token:
+        the bytes around the text are the same in every text chunk of a response, so they are made once."""
+        if self._text_frame is None:
+            head, tail = sse(self.text_chunk(_TEXT_SLOT)).split(encode_basestring(_TEXT_SLOT).encode())
+            self._text_frame = (head, tail)
+        head, tail = self._text_frame
+        return head + encode_basestring(text).encode() + tail
 
     def final_chunks(self, finished: Finished) -> list[dict]:
         chunks = [self._chunk(None, finished.reason)]
@@ -132,7 +145,5 @@ def model_card(manifest) -> dict:
 
 
 def sse(data: dict | str) -> bytes:
-    import json
-
     payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return f"data: {payload}\n\n".encode()

@@ -6,6 +6,7 @@ import asyncio
 
 from shuken.config import Settings
 from shuken.engines.base import Embeddings, EngineStats, Finished, GenerationRequest
+from shuken.engines.llamacpp.outbox import LoopOutbox
 from shuken.engines.llamacpp.prompt import chat_prompt_tokens
 from shuken.engines.llamacpp.runtime import LlamaRuntime
 from shuken.engines.llamacpp.sampling import make_sampler
@@ -122,7 +123,7 @@ class LlamaCppEngine:
         sampler = make_sampler(self._loaded().vocab, params)
         seq = Sequence(
             client=request.client, prompt=tokens, max_tokens=max_tokens, sampler=sampler,
-            text=TextStream(params.stop), loop=asyncio.get_running_loop(),
+            text=TextStream(params.stop), outbox=LoopOutbox.of_running_loop(),
         )
         try:
             self.scheduler.submit(seq)

@@ -16,6 +16,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from shuken.engines.base import Finished, TextDelta
+from shuken.engines.llamacpp.outbox import LoopOutbox
 from shuken.engines.llamacpp.runtime import BatchEntry, LlamaRuntime
 from shuken.engines.llamacpp.sampling import Sampler
 from shuken.engines.llamacpp.worker import LlamaThread
@@ -35,7 +36,7 @@ class Sequence:
     max_tokens: int
     sampler: Sampler
     text: TextStream
-    loop: asyncio.AbstractEventLoop
+    outbox: LoopOutbox  # of the event loop that reads `output`
     output: asyncio.Queue = field(default_factory=asyncio.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
     seq_id: int = -1
@@ -49,7 +50,7 @@ class Sequence:
         return self.prefilled + self.generated
 
     def emit(self, item) -> None:
-        self.loop.call_soon_threadsafe(self.output.put_nowait, item)
+        self.outbox.post(self.output.put_nowait, item)  # the llama thread wakes the loop after the step
 
 
 class FairQueue:

@@ -16,6 +16,8 @@ from concurrent.futures import Future
 from typing import Protocol
 from collections.abc import Callable
 
+from shuken.engines.llamacpp.outbox import flush_posted
+
 log = logging.getLogger("shuken.llamacpp")
 
 
@@ -83,6 +85,7 @@ class LlamaThread:
                         future.set_result(fn(*args))
                     except BaseException as exc:  # handed to the caller, who raises it
                         future.set_exception(exc)
+                flush_posted()
                 continue
             for model in busy:  # one step each: models take turns
                 try:
@@ -95,3 +98,4 @@ class LlamaThread:
                         log.exception("could not clean up after the failure; the model stops being served")
                         model.refuse_new_work()
                         self.detach(model)
+                flush_posted()  # the woken loops get the GIL when the next llama_decode releases it
