@@ -3,9 +3,10 @@
 One run measures, on the bundled SmolLM2-135M-Instruct with the same llama.cpp thread count everywhere:
 
 1. Single stream: decode tokens/s and time to first token (TTFT) of Shuken's streamed, greedy
-   /v1/completions against llama-cpp-python in-process on the same prompt, as specified (its defaults turn
-   flash attention off) and with flash attention on, as Shuken runs it. The three sides take turns, first
-   place rotating, so drift hits all; the gateway's cost is the median of per-run ratios and TTFT differences.
+   /v1/completions against llama-cpp-python in-process on the same prompt, with flash attention on as Shuken
+   runs it (like for like: the target) and as it comes (its defaults turn flash attention off: information).
+   The three sides take turns, first place rotating, so drift hits all; the gateway's cost is the median of
+   per-run ratios and TTFT differences.
 2. Concurrent streams: the same chat requests, all sent at once, to Shuken, to llama.cpp's own C++
    llama-server (continuous batching over --parallel slots: the throughput anchor) and to llama_cpp.server
    (one request at a time; by default it cuts a running stream short when another arrives), rounds
@@ -405,7 +406,9 @@ def concurrent(servers: dict[str, Server], streams: int, max_tokens: int, rounds
 
 
 # -- report -------------------------------------------------------------------------------------------
-def verdicts(single: dict, multi: dict, raw: str = "raw") -> dict[str, bool]:
+def verdicts(single: dict, multi: dict, raw: str = "raw_fa") -> dict[str, bool]:
+    """The targets. Single stream: like for like by default (issue 13), i.e. the raw side with flash attention
+    on, as Shuken runs llama.cpp; `raw="raw"` judges against llama-cpp-python's defaults instead."""
     passed = {
         "decode_ratio": single[f"decode_ratio_vs_{raw}_median"] >= TARGET_DECODE_RATIO,
         "ttft_overhead": single[f"ttft_overhead_ms_vs_{raw}_p50"] <= TARGET_TTFT_OVERHEAD_MS,
@@ -422,17 +425,18 @@ def print_report(single: dict, multi: dict, noise: dict[str, float], llama_serve
     if quick:  # figures from a few tokens say nothing about speed
         verdict = {True: "(quick: PASS)", False: "(quick: FAIL)"}
     table = Table("measure", "baseline", "shuken", "result", "target", "verdict", title="Shuken gateway benchmark")
-    for raw, label in (("raw", ""), ("raw_fa", " [dim](raw + flash attn)[/dim]")):
+    for raw, label, info in (("raw", " [dim](raw as it comes: flash attn off)[/dim]", True),
+                             ("raw_fa", " (like for like: raw + flash attn)", False)):
         raw_passed = verdicts(single, multi, raw)
         table.add_row(f"1 stream: decode tok/s{label}", f"{single[f'{raw}_decode_tps_median']:.1f}",
                       f"{single['gateway_decode_tps_median']:.1f}",
                       f"ratio {single[f'decode_ratio_vs_{raw}_median']:.3f}", f">= {TARGET_DECODE_RATIO}",
-                      verdict[raw_passed["decode_ratio"]] + (" (info)" if label else ""))
+                      verdict[raw_passed["decode_ratio"]] + (" (info)" if info else ""))
         table.add_row(f"1 stream: TTFT ms{label}", f"{single[f'{raw}_ttft_ms_median']:.1f}",
                       f"{single['gateway_ttft_ms_median']:.1f}",
                       f"{single[f'ttft_overhead_ms_vs_{raw}_p50']:+.1f} ms (p50)",
                       f"<= +{TARGET_TTFT_OVERHEAD_MS:g} ms",
-                      verdict[raw_passed["ttft_overhead"]] + (" (info)" if label else ""))
+                      verdict[raw_passed["ttft_overhead"]] + (" (info)" if info else ""))
     passed = verdicts(single, multi)
     streams, total = multi["streams"], multi["streams_total"]
     if "llama_server_ratio" in multi:
@@ -550,8 +554,8 @@ def main() -> int:
         "targets": {"decode_ratio_min": TARGET_DECODE_RATIO, "ttft_overhead_ms_max": TARGET_TTFT_OVERHEAD_MS,
                     "concurrent_speedup_min": TARGET_CONCURRENT_SPEEDUP, "shuken_interrupted_max": 0,
                     "llama_server_ratio_min": TARGET_LLAMA_SERVER_RATIO},
-        "passed": passed,  # the targets, on the raw side as specified (flash attention off)
-        "like_for_like_passed": verdicts(single, multi, "raw_fa"),  # information: raw with flash attention
+        "passed": passed,  # the targets; single stream like for like (raw with flash attention, as Shuken runs)
+        "raw_as_it_comes_passed": verdicts(single, multi, "raw"),  # information: llama-cpp-python's defaults
         "foreign_cpu_cores": noise,  # other processes' average CPU per phase; ~0 on a clean run
         "single_stream": single, "concurrent": multi,
     }
