@@ -41,12 +41,12 @@ $(BIN)/python:
 	$(PIP) install --quiet --disable-pip-version-check --upgrade pip
 
 # llama-cpp-python ships only as source; build it once per CPU feature set (see the script for why).
-$(VENV)/.llama-wheel: scripts/build-llama-wheel.sh | $(BIN)/python $(VENV)/.system-deps
+$(VENV)/.llama-wheel: scripts/build-llama-wheel.sh scripts/ggml-cpu-flags.sh | $(BIN)/python $(VENV)/.system-deps
 	scripts/build-llama-wheel.sh $(LLAMA_CPP_VERSION) $(BIN)/python > $@.tmp && mv $@.tmp $@
 
 # llama.cpp's own C++ server, the gateway bench's throughput baseline: no wheel ships it, so build it from the
 # same sdist (one time, ~10 minutes on 2 cores; cached by version and CPU flags). The file holds its path.
-$(VENV)/.llama-server: scripts/build-llama-server.sh | $(BIN)/python $(VENV)/.system-deps-test
+$(VENV)/.llama-server: scripts/build-llama-server.sh scripts/ggml-cpu-flags.sh | $(BIN)/python $(VENV)/.system-deps-test
 	scripts/build-llama-server.sh $(LLAMA_CPP_VERSION) $(BIN)/python > $@.tmp && mv $@.tmp $@
 
 $(VENV)/.installed: pyproject.toml constraints.txt $(VENV)/.llama-wheel

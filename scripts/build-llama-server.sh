@@ -12,20 +12,7 @@ version="${1:?$usage}"
 python="${2:?$usage}"
 cached_only="${3:-}"
 
-flags="-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_BUILD_TESTS=OFF"
-cpu_flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
-has() { [[ "$cpu_flags" == *" $1 "* ]]; }
-has avx && flags+=" -DGGML_AVX=ON"
-has avx2 && flags+=" -DGGML_AVX2=ON"
-has fma && flags+=" -DGGML_FMA=ON"
-has f16c && flags+=" -DGGML_F16C=ON"
-has bmi2 && flags+=" -DGGML_BMI2=ON"
-has avx_vnni && flags+=" -DGGML_AVX_VNNI=ON"
-if has avx512f && has avx512bw && has avx512vl; then
-  flags+=" -DGGML_AVX512=ON"
-  has avx512_vnni && flags+=" -DGGML_AVX512_VNNI=ON"
-  has avx512_bf16 && flags+=" -DGGML_AVX512_BF16=ON"
-fi
+flags="$("$(dirname "$0")/ggml-cpu-flags.sh")"
 server_flags="-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_SERVER=ON -DBUILD_SHARED_LIBS=OFF $flags"
 
 key=$(printf '%s %s' "$version" "$server_flags" | sha256sum | cut -c1-16)
