@@ -11,7 +11,6 @@ from typing import Any
 ENGINES = "shuken.engines"  # name → Engine class; a model's manifest names its engine
 PARSERS = "shuken.parsers"  # parser classes; each lists the file suffixes it reads (`suffixes`)
 TOKENIZERS = "shuken.tokenizers"  # tokeniser classes; each lists the language codes it serves (`languages`)
-GROUPS = (ENGINES, PARSERS, TOKENIZERS)
 
 
 class PluginLoadError(ImportError):

@@ -9,8 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shuken.api.auth import Caller
 from shuken.errors import InvalidRequest
-from shuken.reports import doctor
-from shuken.reports import compliance
+from shuken.reports import compliance, doctor
 from shuken.localisable import tr
 
 router = APIRouter(prefix="/v1/admin")

@@ -4,6 +4,7 @@ only. Stored so a user can come back to them; retention and erasure remove them 
 from __future__ import annotations
 
 import builtins
+
 from sqlalchemy import delete, select
 
 from shuken.chat.context import fit_history

@@ -70,8 +70,8 @@ class AnswerStream:
                         yield fmt.sse(chunk)
                 elif isinstance(event, AnswerFailed):
                     yield fmt.sse(event.error.to_openai())
-                elif opening := shaper.first_chunk():
-                    yield fmt.sse(opening)
+                elif isinstance(event, AnswerStarted) and (opening := shaper.first_chunk()):
+                    yield fmt.sse(opening)  # chat streams open with the assistant's role
             yield fmt.sse("[DONE]")
         finally:
             await self._events.aclose()

@@ -385,7 +385,7 @@ class Directory:
             resource = f"user:{user.id}" if user else "user:unknown"
             self.bus.emit(ev.LoginAttempted(workspace=workspace, actor=resource, resource=resource,
                                             outcome="success" if ok else "failure",
-                                             reason=None if ok else reason), session)
+                                            reason=None if ok else reason), session)
             if ok and user is not None:
                 return self.subject_for(session, workspace, user.id)
         raise Unauthorized(SIGN_IN_FAILED[reason],

@@ -20,8 +20,7 @@ from typing import ClassVar
 from shuken.knowledge.languages._common import MARKS, normalize, script_terms, stemmer
 
 # str.translate's table: a code point to its replacement, or to None to remove it
-_NORMALISE: dict[int, str | None] = {}
-_NORMALISE.update({code: None for code in range(0x064B, 0x0660)})  # tashkeel (fathatan … sukun, extras)
+_NORMALISE: dict[int, str | None] = {code: None for code in range(0x064B, 0x0660)}  # tashkeel (fathatan … sukun)
 _NORMALISE.update({code: None for code in range(0x0610, 0x061B)})  # honorific / Quranic signs
 _NORMALISE.update({code: None for code in range(0x06D6, 0x06EE)})  # Quranic annotation marks
 _NORMALISE.update({0x0670: None, 0x0640: None})  # superscript alef, tatweel
