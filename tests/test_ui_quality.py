@@ -83,7 +83,9 @@ def test_pages_fit_a_phone_screen(chromium, ui_server, conversation_url):
 
 def test_sign_in_and_chat_work_from_the_keyboard_alone(page, ui_server):
     page.goto(f"{ui_server.root_url}/signin")
-    assert page.evaluate("document.activeElement.name") == "email"  # the form is ready to type into
+    # The form is ready to type into. Chromium applies `autofocus` at a rendering update after the load event,
+    # so wait for it (a busy machine delays that frame); without autofocus this times out and fails.
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'email'", timeout=10_000)
     page.keyboard.type(OWNER)
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.name") == "password"

@@ -176,3 +176,13 @@ def test_markdown_citations_tables_and_direction():
     assert "<table>" in html and '<td dir="auto">b</td>' in html
     assert render_answer("see [1]", sources=0) == '<p dir="auto">see [1]</p>\n'
     assert 'rel="noopener noreferrer nofollow"' in render_answer("[site](https://example.org)")
+
+
+def test_code_blocks_can_be_reached_from_the_keyboard():
+    # A long line makes a code block scroll sideways; a scrolling region must take focus (axe:
+    # scrollable-region-focusable), and only the <pre> we render gets the attribute, never the model's text.
+    html = render_answer("```\n" + "x = 1  # " + "long " * 60 + "\n```\n\n`inline`")
+    elements = parsed(html)
+    assert ("pre", {"tabindex": "0"}) in elements
+    assert all(attributes == {} for tag, attributes in elements if tag == "code")
+    assert [tag for tag, _ in parsed(render_answer('<pre tabindex="5">x</pre>'))] == ["p"]  # text, not markup

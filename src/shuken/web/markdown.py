@@ -1,6 +1,6 @@
 """Model answers as safe HTML: Markdown (CommonMark + tables) with raw HTML disabled, then an allow-list
 sanitiser (nh3/ammonia) as a second wall, then each valid `[n]` turned into a citation link and each block
-given `dir="auto"`. Pure functions.
+given `dir="auto"`, each code block made keyboard-focusable. Pure functions.
 
 Model output and document text are untrusted: nothing they contain may become a script, an event handler,
 a `javascript:` link or a style. Citation links are added after sanitising, from numbers we parsed, so they
@@ -31,6 +31,9 @@ _PLACEHOLDER = re.compile(f"{_OPEN}(\\d{{1,3}}){_CLOSE}")
 # Each block takes its direction from its own first strong character: an Arabic paragraph in an English answer
 # reads right-to-left, and the other way round.
 _BLOCK = re.compile(r"<(p|li|h[1-6]|blockquote|td|th)([\s>])")
+# A code block scrolls sideways when its lines are long (chat.css), and a region that scrolls must be reachable
+# from the keyboard (WCAG 2.1.1; axe's scrollable-region-focusable): every <pre> takes focus.
+_PRE = re.compile(r"<pre>")
 
 
 def render_answer(text: str, sources: int = 0) -> str:
@@ -42,5 +45,6 @@ def render_answer(text: str, sources: int = 0) -> str:
     html = nh3.clean(_md.render(text), tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
                      url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
     html = _BLOCK.sub(r'<\1 dir="auto"\2', html)
+    html = _PRE.sub('<pre tabindex="0">', html)
     return _PLACEHOLDER.sub(lambda m: f'<a href="#cite-{m.group(1)}" class="cite" data-cite="{m.group(1)}">'
                                       f'[{m.group(1)}]</a>', html)
